@@ -1,0 +1,1 @@
+"""NEURON cells, their mechanisms, and the one entry point that simulates them."""

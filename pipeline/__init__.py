@@ -1,0 +1,1 @@
+"""Pipeline stages (ingest, shard, ...), the data contract and the command line."""

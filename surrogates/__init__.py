@@ -1,0 +1,1 @@
+"""PyTorch surrogate models of the L5PC (ELM, Branch-ELM, TCN, LSTM)."""
