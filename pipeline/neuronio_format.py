@@ -63,8 +63,8 @@ def load_neuronio(path: Path) -> dict[str, Any]:
             obj = _RestrictedUnpickler(fh, encoding="latin1").load()
     except _RefusedGlobal as err:
         raise UserError(path, f"unsafe pickle: {err}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            UnicodeDecodeError, MemoryError) as err:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, UnicodeDecodeError, MemoryError) as err:
         raise UserError(path, f"truncated or corrupt pickle ({type(err).__name__}: {err})"
                         ) from None
     if not isinstance(obj, dict):

@@ -45,9 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_cluster_arguments(parser)
 
 
-def gather(sources: list[tuple[Path, list[int]]]) -> tuple[SimBatch, dict[str, Any]]:
-    """Read the given rows of the given source shards; order the result by sim id."""
-    batch = concat([read_shard(path, rows) for path, rows in sources])
+def gather(sources: list[tuple[Path, list[int], list[int]]]) -> tuple[SimBatch, dict[str, Any]]:
+    """Read the given rows (expected to hold the given ids) of the source shards, ordered
+    by sim id."""
+    parts = []
+    for path, rows, ids in sources:
+        part = read_shard(path, rows)
+        if part.sim_id.tolist() != ids:
+            raise UserError(path, "its simulations differ from those its manifest lists")
+        parts.append(part)
+    batch = concat(parts)
     return batch.select(np.argsort(batch.sim_id, kind="stable")), {}
 
 
@@ -55,12 +62,15 @@ def plan(dataset: Dataset, ids: np.ndarray, sims_per_shard: int) -> list[ShardTa
     where = dataset.locate()
     tasks = []
     for index, group in enumerate(chunk(ids, sims_per_shard)):
-        by_shard: dict[int, list[int]] = {}
+        by_shard: dict[int, list[tuple[int, int]]] = {}
         for sid in group.tolist():
             shard_index, row = where[sid]
-            by_shard.setdefault(shard_index, []).append(row)
-        sources = [(dataset.shard_paths[k].resolve(), sorted(rows))
-                   for k, rows in sorted(by_shard.items())]
+            by_shard.setdefault(shard_index, []).append((row, sid))
+        sources = []
+        for k, pairs in sorted(by_shard.items()):
+            pairs.sort()
+            sources.append((dataset.shard_paths[k].resolve(), [r for r, _ in pairs],
+                            [i for _, i in pairs]))
         tasks.append(ShardTask(shard_name(index), gather, (sources,), size=len(group)))
     return tasks
 

@@ -140,3 +140,15 @@ def test_duplicate_seeds_collide_and_are_refused(tmp_path, capsys) -> None:
     assert main(["ingest", "--src", str(src), "--out", str(out), "--workers", "1"]) == 2
     (line,) = error_lines(capsys.readouterr().err)
     assert "shard-00001.h5" in line and "also in shard-00000.h5" in line
+
+
+def test_ingest_on_an_existing_cluster(neuronio_dir, tmp_path) -> None:
+    from dask.distributed import LocalCluster
+
+    src, _ = neuronio_dir
+    out = tmp_path / "ingested"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster:
+        assert main(["ingest", "--src", str(src), "--out", str(out),
+                     "--scheduler", cluster.scheduler_address]) == 0
+    assert Dataset(out).num_sims == 6
