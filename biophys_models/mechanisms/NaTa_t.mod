@@ -1,0 +1,89 @@
+COMMENT
+Axonal fast transient Na+ current (NaTa_t) of the Hay et al. 2011
+L5b pyramidal cell model (PLoS Comput Biol 7:e1002107, supplement table S1).
+
+Kinetics: Colbert & Pan 2002 (Nat Neurosci 5:533), fitted at 21 degC, with the
+activation and inactivation midpoints of the axonal variant used by Hay 2011:
+  alpha_m = 0.182 (v+38) / (1 - exp(-(v+38)/6))    beta_m = 0.124 (-(v+38)) / (1 - exp((v+38)/6))
+  alpha_h = 0.015 (-(v+66)) / (1 - exp((v+66)/6))  beta_h = 0.015 (v+66) / (1 - exp(-(v+66)/6))
+  inf = alpha/(alpha+beta), tau = 1/(alpha+beta)/qt,  i = g m^3 h (v - ena)
+Temperature factor fixed at qt = 2.3^((34-21)/10) (Hay 2011 runs at 34 degC).
+Rates in 1/ms, v in mV. The 0/0 points of the rate functions are replaced by
+their analytic limits (function linoid) instead of perturbing v.
+ena is set by the cell (50 mV in Hay 2011).
+ENDCOMMENT
+
+NEURON {
+    SUFFIX NaTa_t
+    USEION na READ ena WRITE ina
+    RANGE gNaTa_tbar, gNaTa_t, ina
+    THREADSAFE
+}
+
+UNITS {
+    (S) = (siemens)
+    (mV) = (millivolt)
+    (mA) = (milliamp)
+}
+
+PARAMETER {
+    gNaTa_tbar = 0.00001 (S/cm2)
+}
+
+ASSIGNED {
+    v (mV)
+    ena (mV)
+    ina (mA/cm2)
+    gNaTa_t (S/cm2)
+    mInf
+    mTau (ms)
+    hInf
+    hTau (ms)
+}
+
+STATE {
+    m
+    h
+}
+
+BREAKPOINT {
+    SOLVE states METHOD cnexp
+    gNaTa_t = gNaTa_tbar * m * m * m * h
+    ina = gNaTa_t * (v - ena)
+}
+
+DERIVATIVE states {
+    rates(v)
+    m' = (mInf - m) / mTau
+    h' = (hInf - h) / hTau
+}
+
+INITIAL {
+    rates(v)
+    m = mInf
+    h = hInf
+}
+
+PROCEDURE rates(vm (mV)) {
+    LOCAL qt, am, bm, ah, bh
+    UNITSOFF
+    qt = 2.3^((34 - 21) / 10)
+    am = 0.182 * linoid(vm + 38, 6)
+    bm = 0.124 * linoid(-(vm + 38), 6)
+    ah = 0.015 * linoid(-(vm + 66), 6)
+    bh = 0.015 * linoid(vm + 66, 6)
+    mInf = am / (am + bm)
+    mTau = 1 / (am + bm) / qt
+    hInf = ah / (ah + bh)
+    hTau = 1 / (ah + bh) / qt
+    UNITSON
+}
+
+FUNCTION linoid(x, k) {
+    : x / (1 - exp(-x/k)), with its limit k (+ x/2) where the quotient is 0/0
+    if (fabs(x / k) < 1e-6) {
+        linoid = k + x / 2
+    } else {
+        linoid = x / (1 - exp(-x / k))
+    }
+}
