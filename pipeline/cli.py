@@ -17,7 +17,9 @@ from pipeline.errors import UserError
 
 # Stage name -> module. A stage is listed here only once it works.
 STAGES: dict[str, str] = {
+    "simulate": "pipeline.simulate",
     "ingest": "pipeline.ingest",
+    "import-elm": "pipeline.import_elm",
     "shard": "pipeline.shard",
 }
 

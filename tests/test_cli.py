@@ -21,7 +21,7 @@ def test_top_level_help_lists_every_stage() -> None:
 def test_each_stage_has_help_as_subcommand_and_module(stage: str) -> None:
     sub = subprocess.run(["neurosurrogate", stage, "--help"], capture_output=True, text=True,
                          check=True).stdout
-    mod = subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "--help"],
+    mod = subprocess.run([sys.executable, "-m", STAGES[stage], "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--out" in sub
     assert sub.split("usage:")[1].split()[2:] == mod.split("usage:")[1].split()[2:]
