@@ -1,0 +1,149 @@
+"""`build_cell`: the one place where a cell description becomes NEURON objects.
+
+Sources:
+  "l5pc"                  the generated L5PC geometry + Hay biophysics (built in)
+  path/to/cell.swc|.asc   a reconstruction read by Import3d + Hay biophysics
+  path/to/spec.yaml       a user's cell spec (hoc template, or a reconstruction)
+
+Every cell gets the NeuronIO synapse layout and its segment metadata. Build a cell once
+per process and simulate it many times (`simulator.simulate` re-initialises each run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from neuron import h
+
+from biophys_models.biophysics import apply_hay_biophysics, discretise
+from biophys_models.cell_spec import CellSpec, load_cell_spec
+from biophys_models.errors import CellError
+from biophys_models.morphology import check_counts, generate_l5pc
+from biophys_models.readers import (
+    RECONSTRUCTION_SUFFIXES,
+    SectionOwner,
+    check_diameters,
+    sections_from_morphology,
+    sections_from_reconstruction,
+)
+from biophys_models.sections import CellSections
+from biophys_models.segments import Nexus, SegmentTable, build_segment_table, find_nexus
+from biophys_models.synapses import SynapseLayout, attach_synapses
+
+BUILTIN_CELLS = ("l5pc",)
+L5PC_SEGMENTS = (("basal", 262), ("apical", 377))
+AXON_STUB = (2, 30.0, 1.0)  # sections, length um, diameter um (NeuronIO / Hay replace_axon)
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+class Cell:
+    """A built cell: its sections, segment metadata, nexus and synapses."""
+
+    def __init__(self, name: str, sections: CellSections, owner: Any,
+                 synapses_nmda: bool, coreneuron: bool = False) -> None:
+        self.name = name
+        self.coreneuron = coreneuron  # its mechanisms were also compiled for CoreNEURON
+        self.sections = sections
+        self._owner = owner  # keeps the hoc template instance / section owner alive
+        self.segments: SegmentTable = build_segment_table(sections)
+        self.nexus: Nexus = find_nexus(sections, self.segments)
+        self.dendritic_segments: list[Any] = [seg for sec in sections.dendrites for seg in sec]
+        self.soma = sections.soma[0]
+        self.synapses: SynapseLayout = attach_synapses(self.dendritic_segments, synapses_nmda)
+
+    @property
+    def num_exc(self) -> int:
+        return self.synapses.num_exc
+
+    @property
+    def num_inh(self) -> int:
+        return self.synapses.num_inh
+
+    @property
+    def nexus_segment(self) -> Any:
+        return self.dendritic_segments[self.nexus.segment]
+
+    def set_nmda(self, enabled: bool) -> None:
+        """Switch every excitatory synapse between AMPA+NMDA and AMPA-only."""
+        self.synapses.set_nmda(enabled)
+
+    def __repr__(self) -> str:
+        return (f"Cell({self.name!r}, {len(self.segments)} dendritic segments, "
+                f"num_exc={self.num_exc}, num_inh={self.num_inh})")
+
+
+def _add_axon_stub(sections: CellSections, owner: SectionOwner) -> None:
+    count, length, diam = AXON_STUB
+    parent = sections.soma[0](0.5)
+    for i in range(count):
+        sec = h.Section(name=f"axon[{i}]", cell=owner)
+        sec.L, sec.diam = length, diam
+        sec.connect(parent, 0.0)
+        parent = sec(1.0)
+        sections.axon.append(sec)
+
+
+def _with_hay_biophysics(sections: CellSections, owner: SectionOwner) -> CellSections:
+    _add_axon_stub(sections, owner)
+    discretise(sections.all())
+    apply_hay_biophysics(sections)
+    return sections
+
+
+def _load(mod_files: list[Path] | None, coreneuron: bool) -> None:
+    """Compile first (so a bad .mod is reported even if a library is loaded), then load."""
+    from biophys_models.compile import builtin_mod_files, compile_mechanisms, load_mechanisms
+
+    files = builtin_mod_files() if mod_files is None else mod_files
+    compile_mechanisms(files, coreneuron=coreneuron)
+    load_mechanisms(files, coreneuron=coreneuron)
+
+
+def _build_reconstruction(path: Path, name: str, nmda: bool, coreneuron: bool) -> Cell:
+    _load(None, coreneuron)
+    owner = SectionOwner(name)
+    sections = sections_from_reconstruction(path, owner)
+    check_diameters(sections, path)
+    if not sections.basal and not sections.apical:
+        raise CellError(f"{path}: the morphology has no basal or apical dendrite")
+    return Cell(name, _with_hay_biophysics(sections, owner), owner, nmda, coreneuron)
+
+
+def _build_from_spec(spec: CellSpec, nmda: bool, coreneuron: bool) -> Cell:
+    if spec.morphology is not None:
+        return _build_reconstruction(spec.morphology, spec.name, nmda, coreneuron)
+    from biophys_models.compile import builtin_mod_files
+    from biophys_models.template import instantiate_template
+
+    _load([*spec.mod_files(), *builtin_mod_files(include_channels=False)], coreneuron)
+    sections, obj = instantiate_template(spec)
+    check_diameters(sections, spec.path)
+    if not sections.dendrites:
+        raise CellError(f"{spec.path}: SectionLists '{spec.section_lists['basal']}' and "
+                        f"'{spec.section_lists['apical']}' are both empty")
+    return Cell(spec.name, sections, obj, nmda, coreneuron)
+
+
+def build_cell(source: str | Path, *, nmda: bool = True, coreneuron: bool = False) -> Cell:
+    """Build a cell from a built-in name, a reconstruction file or a YAML spec.
+
+    coreneuron=True compiles its mechanisms for CoreNEURON too (needed by
+    RunSettings(coreneuron=True)); a process holds one mechanism library, so every cell
+    of a process must agree on it.
+    """
+    if isinstance(source, str) and source in BUILTIN_CELLS:
+        _load(None, coreneuron)
+        morph = generate_l5pc()
+        check_counts(morph, L5PC_SEGMENTS)
+        owner = SectionOwner("l5pc")
+        sections = _with_hay_biophysics(sections_from_morphology(morph, owner), owner)
+        return Cell("l5pc", sections, owner, nmda, coreneuron)
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix in SPEC_SUFFIXES:
+        return _build_from_spec(load_cell_spec(path), nmda, coreneuron)
+    if suffix in RECONSTRUCTION_SUFFIXES:
+        return _build_reconstruction(path.resolve(), path.stem, nmda, coreneuron)
+    raise CellError(f"{source}: not a built-in cell {list(BUILTIN_CELLS)}, a .yaml cell spec "
+                    f"or a .swc/.asc morphology")

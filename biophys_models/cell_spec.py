@@ -1,0 +1,137 @@
+"""YAML cell specs: a user's cell (hoc template or reconstruction) described as data.
+
+Two forms, paths relative to the spec file:
+
+    name: hay2011                        # a hoc template, e.g. ModelDB 139653 unchanged
+    mechanisms: mods/
+    load: [L5PCbiophys5b.hoc]
+    template: L5PCtemplate_2.hoc
+    template_name: L5PCtemplate
+    template_args: [morphologies/cell1.asc]
+    section_lists: {soma: somatic, basal: basal, apical: apical}
+
+    name: mycell                         # a reconstruction with the built-in Hay biophysics
+    morphology: cells/cell1.asc
+
+Validation happens here, before NEURON is touched: every problem is one CellError line
+naming the spec file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from biophys_models.errors import CellError
+
+TEMPLATE_KEYS = {"name", "mechanisms", "load", "template", "template_name", "template_args",
+                 "section_lists"}
+MORPHOLOGY_KEYS = {"name", "morphology"}
+REQUIRED_LISTS = ("soma", "basal", "apical")
+#: A template argument with one of these suffixes is a file and must exist.
+FILE_ARG_SUFFIXES = {".asc", ".swc", ".hoc", ".h5", ".xml", ".nml", ".json"}
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A validated spec; every path is absolute."""
+
+    path: Path
+    name: str
+    morphology: Path | None = None
+    mechanisms: Path | None = None
+    load: tuple[Path, ...] = ()
+    template: Path | None = None
+    template_name: str | None = None
+    template_args: tuple[Any, ...] = ()
+    section_lists: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_template(self) -> bool:
+        return self.template is not None
+
+    def mod_files(self) -> list[Path]:
+        return sorted(self.mechanisms.glob("*.mod")) if self.mechanisms else []
+
+
+def _existing(spec: Path, value: Any, key: str, folder: bool = False) -> Path:
+    if not isinstance(value, str) or not value:
+        raise CellError(f"{spec}: '{key}' must be a path relative to the spec file")
+    path = (spec.parent / value).resolve()
+    if folder and not path.is_dir():
+        raise CellError(f"{spec}: {key} folder '{value}' not found ({path})")
+    if not folder and not path.is_file():
+        raise CellError(f"{spec}: {key} file '{value}' not found ({path})")
+    return path
+
+
+def load_cell_spec(path: Path) -> CellSpec:
+    """Read and check a spec file; raise CellError (one line) on the first problem."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise CellError(f"{path}: cell spec not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        first = str(err).splitlines()[0] if str(err) else "syntax error"
+        raise CellError(f"{path}: not valid YAML ({first})") from None
+    if not isinstance(raw, dict):
+        raise CellError(f"{path}: a cell spec must be a mapping of keys to values")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise CellError(f"{path}: 'name' (a non-empty string) is required")
+
+    if "morphology" in raw:
+        unknown = sorted(set(raw) - MORPHOLOGY_KEYS)
+        if unknown:
+            raise CellError(f"{path}: unknown key(s) {unknown} for a morphology spec "
+                            f"(allowed: {sorted(MORPHOLOGY_KEYS)})")
+        return CellSpec(path=path, name=name,
+                        morphology=_existing(path, raw["morphology"], "morphology"))
+
+    unknown = sorted(set(raw) - TEMPLATE_KEYS)
+    if unknown:
+        raise CellError(f"{path}: unknown key(s) {unknown} (allowed: {sorted(TEMPLATE_KEYS)})")
+    for key in ("template", "template_name", "section_lists"):
+        if key not in raw:
+            raise CellError(f"{path}: '{key}' is required (or give 'morphology' instead)")
+    mechanisms = None
+    if raw.get("mechanisms") is not None:
+        mechanisms = _existing(path, raw["mechanisms"], "mechanisms", folder=True)
+        if not any(mechanisms.glob("*.mod")):
+            raise CellError(f"{path}: mechanisms folder '{raw['mechanisms']}' holds no .mod file")
+    load = raw.get("load") or []
+    if not isinstance(load, list):
+        raise CellError(f"{path}: 'load' must be a list of hoc files")
+    template_name = raw["template_name"]
+    if not isinstance(template_name, str) or not template_name.isidentifier():
+        raise CellError(f"{path}: 'template_name' must be a hoc identifier, got {template_name!r}")
+    args = raw.get("template_args") or []
+    if not isinstance(args, list):
+        raise CellError(f"{path}: 'template_args' must be a list")
+    resolved_args: list[Any] = []
+    for arg in args:
+        if isinstance(arg, str) and Path(arg).suffix.lower() in FILE_ARG_SUFFIXES:
+            resolved_args.append(str(_existing(path, arg, "template_args")))
+        elif isinstance(arg, (str, int, float)) and not isinstance(arg, bool):
+            resolved_args.append(arg)
+        else:
+            raise CellError(f"{path}: template argument {arg!r} is not a string or number")
+    lists = raw["section_lists"]
+    if not isinstance(lists, dict) or not all(isinstance(v, str) for v in lists.values()):
+        raise CellError(f"{path}: 'section_lists' must map soma/basal/apical to SectionList names")
+    missing = [k for k in REQUIRED_LISTS if k not in lists]
+    extra = sorted(set(lists) - {*REQUIRED_LISTS, "axon"})
+    if missing or extra:
+        raise CellError(f"{path}: section_lists needs keys {list(REQUIRED_LISTS)} (+ optional "
+                        f"axon); missing {missing}, unknown {extra}")
+    return CellSpec(
+        path=path, name=name, mechanisms=mechanisms,
+        load=tuple(_existing(path, f, "load") for f in load),
+        template=_existing(path, raw["template"], "template"),
+        template_name=template_name, template_args=tuple(resolved_args),
+        section_lists=dict(lists),
+    )

@@ -1,0 +1,160 @@
+"""`neurosurrogate simulate` with real NEURON on real Dask clusters: determinism across
+worker counts, resume, worker death, interruption, refusal of mismatched settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.atomic import sha256_file
+from pipeline.cli import main
+from pipeline.dataset import Dataset, read_shard
+from tests.conftest import error_lines, tree_state
+
+ARGS = ["--num-sims", "4", "--duration-ms", "60", "--sims-per-shard", "1", "--seed", "11"]
+
+
+def _sim(out: Path, *extra: str) -> int:
+    return main(["simulate", "--out", str(out), *ARGS, *extra])
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: sha256_file(p) for p in sorted(folder.glob("shard-*.h5"))}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The data set made on a local cluster of 2 worker processes."""
+    out = tmp_path_factory.mktemp("sim") / "two_workers"
+    assert _sim(out, "--workers", "2") == 0
+    return out
+
+
+def test_simulation_on_two_processes_fills_the_contract(reference: Path) -> None:
+    data = Dataset(reference)
+    data.verify()
+    assert data.info.num_exc == data.info.num_inh == 639 and data.info.cell == "l5pc"
+    assert data.manifest.sim_ids.tolist() == [0, 1, 2, 3]
+    pids = set()
+    for entry, path in zip(data.manifest.shards, data.shard_paths, strict=True):
+        assert entry.extra["wall_s_per_sim"] > 0
+        pids.add(entry.extra["pid"])
+        batch = read_shard(path)
+        assert batch.soma_voltage_mv.shape == (1, 60)
+        assert -90 < batch.soma_voltage_mv[0, 0] < -60  # starts near v_init -76 mV
+        assert np.all(np.isfinite(batch.nexus_voltage_mv))
+        assert len(batch.input_sim) > 100  # ~15 Hz on 1278 synapses for 60 ms
+        assert list(np.unique(batch.segments.type)) == ["apical", "basal"]
+        assert np.sum(batch.segments.type == "basal") == 262
+    assert len(pids) == 2  # both worker processes simulated
+    summary = json.loads((reference / "summary.json").read_text())
+    assert summary["num_sims"] == 4
+    assert 5 < summary["input_exc_rate_hz_per_synapse"] < 40
+
+
+def test_one_worker_gives_bit_identical_data(reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "one_worker"
+    assert _sim(out, "--workers", "1") == 0
+    assert _digests(out) == _digests(reference)
+
+
+def test_resume_recomputes_only_the_missing_shard(reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    out.mkdir()
+    for p in reference.iterdir():
+        (out / p.name).write_bytes(p.read_bytes())
+    (out / "shard-00002.h5").unlink()
+    (out / "shard-00003.h5").write_bytes(b"damaged")
+    stamp = (out / "shard-00000.h5").stat().st_mtime_ns
+    assert _sim(out, "--workers", "1") == 0
+    assert (out / "shard-00000.h5").stat().st_mtime_ns == stamp
+    assert _digests(out) == _digests(reference)
+
+
+def test_mismatched_settings_are_refused_untouched(reference: Path, capsys) -> None:
+    before = tree_state(reference)
+    capsys.readouterr()
+    assert main(["simulate", "--out", str(reference), "--num-sims", "4", "--duration-ms", "60",
+                 "--sims-per-shard", "1", "--seed", "12", "--workers", "1"]) == 2
+    (line,) = error_lines(capsys.readouterr().err)
+    assert "already holds a different data set" in line and "seed" in line
+    assert tree_state(reference) == before
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_its_shard_redone(reference: Path,
+                                                                   tmp_path: Path) -> None:
+    from dask.distributed import Client, LocalCluster
+
+    out = tmp_path / "killed"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        pids = set(client.run(os.getpid).values())
+        result: list[int] = []
+        runner = threading.Thread(target=lambda: result.append(
+            _sim(out, "--scheduler", cluster.scheduler_address)))
+        runner.start()
+        deadline = time.monotonic() + 120
+        while not any(client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # inside a task now (building the cell or simulating)
+        victim = next(iter(pids))
+        os.kill(victim, signal.SIGKILL)
+        runner.join(timeout=300)
+        assert result == [0]
+        assert victim not in set(client.run(os.getpid).values())  # replaced by its nanny
+    assert _digests(out) == _digests(reference)
+
+
+def test_an_interrupted_run_leaves_only_whole_shards_and_finishes_next_time(
+        reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "pipeline.simulate", "--out", str(out), *ARGS,
+           "--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    manifest = out / "manifest.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if manifest.is_file() and json.loads(manifest.read_text())["shards"]:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    listed = {s["file"]: s["sha256"] for s in json.loads(manifest.read_text())["shards"]}
+    assert listed and json.loads(manifest.read_text())["complete"] is False
+    for path in out.glob("shard-*.h5"):  # a file under a shard name is always whole
+        read_shard(path)
+        assert listed.get(path.name, sha256_file(path)) == sha256_file(path)
+    assert _sim(out, "--workers", "1") == 0
+    assert _digests(out) == _digests(reference)
+
+
+def test_export_to_the_published_layout_ingests_back(reference: Path, tmp_path: Path) -> None:
+    from pipeline.simulate import export_neuronio
+
+    files = export_neuronio(reference, tmp_path / "export", seed=11)
+    assert len(files) == 4 and files[0].name.endswith("secDuration__randomSeed_11000.p")
+    assert main(["ingest", "--src", str(tmp_path / "export"), "--out", str(tmp_path / "back"),
+                 "--workers", "1"]) == 0
+    back = read_shard(Dataset(tmp_path / "back").shard_paths[0])
+    original = read_shard(Dataset(reference).shard_paths[0])
+    np.testing.assert_array_equal(back.input_synapse, original.input_synapse)
+    np.testing.assert_array_equal(back.input_time_ms, original.input_time_ms)
+    np.testing.assert_allclose(back.soma_voltage_mv, original.soma_voltage_mv, atol=0.05)
+
+
+def test_a_missing_cell_spec_is_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["simulate", "--out", str(tmp_path / "o"), "--num-sims", "1",
+                 "--cell", str(tmp_path / "nope.yaml")]) == 2
+    (line,) = error_lines(capsys.readouterr().err)
+    assert "nope.yaml: no such cell spec" in line
+    assert not (tmp_path / "o").exists()
