@@ -250,7 +250,9 @@ def write_shard(path: Path, batch: SimBatch) -> str:
     path = Path(path)
     batch.validate(path)
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", libver=("earliest", "v110")) as h5:
+        # No raw-chunk cache: chunks reach the file in creation order, so the same data
+        # give the same bytes in any process (a cache flushes in an order that varies).
+        with h5py.File(tmp, "w", libver=("earliest", "v110"), rdcc_nbytes=0) as h5:
             info = batch.info
             h5.attrs.update({"schema_version": SCHEMA_VERSION, "num_exc": info.num_exc,
                              "num_inh": info.num_inh, "duration_ms": info.duration_ms,

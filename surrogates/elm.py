@@ -14,7 +14,9 @@ mask, w_s, branch sums and the input half of the MLP's first layer), applied to 
 one matmul; when every synapse has the same tau_s (always, unless a checkpoint says
 otherwise) the trace filter commutes with those linear maps and runs on the H-wide projection
 instead of the 4500-wide traces. Otherwise the traces are filtered at slot width (exact,
-slower). Only the memory path is sequential (`elm_recurrence.memory_scan`).
+slower). Only the memory path is sequential (`elm_recurrence.memory_scan`). With the C++
+loops built (`cpp_scan`), the input projection visits only the active inputs, and inference
+(no autograd, uniform tau_s, CPU) runs projection, trace, memory and readout in one loop.
 
 Parameter counts (trainable; tau_m fixed unless learn_tau_m adds d_m):
   Branch-ELM d_m=20, 45 x 100: w_s 4500 + MLP (65*40+40) + (40*20+20) + readout 42 = 8,002,
@@ -30,11 +32,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import ModuleType
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from surrogates import cpp_scan
 from surrogates.base import Surrogate, SurrogateConfig, register
 from surrogates.elm_recurrence import (
     ACTIVATIONS,
@@ -232,7 +236,7 @@ class Elm(Surrogate):
         trace state after the last step."""
         kappa_s = torch.exp(-self.config.dt_ms / self.tau_s)
         if self._uniform_tau_s():
-            proj = (x @ self._input_matrix()).transpose(0, 1)  # [T, B, H]
+            proj = cpp_scan.project(x, self._input_matrix()).transpose(0, 1)  # [T, B, H]
             z = exp_filter(proj, kappa_s[:1], trace0)
             return z + self.mlp_in.bias, z[-1]
         routed = x if not hasattr(self, "synapse_index") else x[..., self.synapse_index]
@@ -247,9 +251,14 @@ class Elm(Surrogate):
         batch, d_m = x.shape[0], self.config.num_memory
         if x.shape[1] == 0:
             raise ModelError(f"{self.name}: empty time axis")
-        drive, trace = self._drive(x, None if state is None else state.trace)
         kappa_m, gain = memory_coefficients(self.tau_m, self.config.memory_lambda,
                                             self.config.dt_ms, self.config.update)
+        if not torch.is_grad_enabled() and self._uniform_tau_s():
+            ext = cpp_scan.usable(x, self.w_s_raw)
+            if ext is not None:
+                y, state_out = self._infer_cpp(ext, x, state, kappa_m, gain)
+                return (y, state_out) if return_state else y
+        drive, trace = self._drive(x, None if state is None else state.trace)
         m0 = x.new_zeros(1, batch, d_m) if state is None else state.memory.unsqueeze(0)
         memory = memory_scan(
             drive.unsqueeze(1), m0, kappa_m[None], (TANH_GAIN * gain)[None],
@@ -260,6 +269,27 @@ class Elm(Surrogate):
         if return_state:
             return y, ElmState(trace, memory[-1])
         return y
+
+    def _infer_cpp(self, ext: ModuleType, x: torch.Tensor, state: ElmState | None,
+                   kappa_m: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, ElmState]:
+        """Inference (no autograd, uniform tau_s) in one C++ loop: projection over the active
+        inputs only, trace filter, memory and readout, step by step with the state in
+        registers; the same state layout as the fused path."""
+        batch, hidden, d_m = x.shape[0], self.config.hidden, self.config.num_memory
+        if x.stride(-1) != 1:
+            x = x.contiguous()
+        kappa_s = torch.exp(-self.config.dt_ms / self.tau_s[:1]).expand(hidden).contiguous()
+        trace0 = x.new_zeros(batch, hidden) if state is None else state.trace
+        m0 = x.new_zeros(batch, d_m) if state is None else state.memory
+        y, trace, memory = ext.infer(
+            x, self._input_matrix().contiguous(), self.mlp_in.bias.contiguous(), kappa_s,
+            trace0.contiguous(), m0.contiguous(), kappa_m.contiguous(),
+            (TANH_GAIN * gain).contiguous(),
+            self.mlp_in.weight[:, self.num_branches:].T.contiguous(),
+            (TANH_SLOPE * self.mlp_out.weight).T.contiguous(),
+            (TANH_SLOPE * self.mlp_out.bias).contiguous(), self.readout.weight.contiguous(),
+            self.readout.bias.contiguous(), self.config.mlp_activation == "silu")
+        return y, ElmState(trace, memory)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, chunk_ms: int = 500) -> torch.Tensor:
@@ -285,3 +315,20 @@ class BranchElm(Elm):
             return self.config.make_routing()
         except ValueError as err:
             raise ModelError(f"{self.name}: {err}") from None
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object,
+                              **kwargs: object) -> None:
+        """Refuse routing buffers other than those the config builds (all routings but
+        `explicit`, whose buffers come from the checkpoint): they would silently override
+        the config, e.g. a 1278-input routing under a config with other input counts."""
+        if self.config.routing != "explicit":
+            for key in ("synapse_index", "synapse_mask"):
+                given, built = state_dict.get(prefix + key), getattr(self, key)
+                if isinstance(given, torch.Tensor) and given.shape == built.shape and \
+                        not torch.equal(given.to(device=built.device, dtype=built.dtype), built):
+                    cfg = self.config
+                    raise ModelError(
+                        f"{self.name}: checkpoint's {key} differs from the {cfg.routing!r} "
+                        f"routing its config builds ({cfg.num_exc} exc + {cfg.num_inh} inh "
+                        f"inputs, {cfg.num_branches} x {cfg.branch_size} slots)")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -9,11 +9,12 @@ steps at once by the model; what stays sequential is:
 - `memory_scan`: m_t = kappa * m_{t-1} + g * tanh(W_o act(d_t + W_q (kappa * m_{t-1})) + b_o),
   the ELM memory update with the tanh* constants and lambda folded into W_o, b_o and g.
 
-Both loops run in TorchScript (one interpreter call per sequence, no Python per step) and
-carry their state in and out, so long sequences can be cut into windows. `memory_scan` works
-on a unit axis, [time, units, batch, ...] with per-unit weights, so that a layer of many ELM
-neurons can reuse it; one ELM neuron is units = 1. The same scripted loops run on a GPU (one
-kernel per op per step): correct but not tuned there.
+Both loops run as plain C++ loops (`cpp_scan`, built on first use; CPU float32/float64) or,
+where that extension is unavailable or on a GPU, in TorchScript (one interpreter call per
+sequence, no Python per step); both carry their state in and out, so long sequences can be
+cut into windows. `memory_scan` works on a unit axis, [time, units, batch, ...] with per-unit
+weights, so that a layer of many ELM neurons can reuse it; one ELM neuron is units = 1. On a
+GPU the scripted loops run one kernel per op per step: correct but not tuned there.
 
 `step_by_step` is the plain per-step definition of the whole ELM (the reference sheet's
 equations, one time step at a time) that the fast path must reproduce.
@@ -29,6 +30,8 @@ from typing import Any, NamedTuple
 
 import torch
 from torch.autograd.function import once_differentiable
+
+from surrogates import cpp_scan
 
 TANH_GAIN = 1.7159  # tanh*(z) = 1.7159 * tanh(2 z / 3)
 TANH_SLOPE = 2.0 / 3.0
@@ -116,47 +119,74 @@ def _run(name: str, first: torch.Tensor, *rest: torch.Tensor | bool) -> Any:
         return _scripted()[name](first, *rest)
 
 
+def _filter(p: torch.Tensor, k: torch.Tensor, z0: torch.Tensor, reverse: bool,
+            use_cpp: bool) -> torch.Tensor:
+    """z_t = k z_{t-1} + p_t (reverse: z_t = k z_{t+1} + p_t from the end), z0 the state
+    before the first step taken; by the C++ loop where allowed, else TorchScript."""
+    ext = cpp_scan.usable(p, k, z0) if use_cpp else None
+    if ext is not None:
+        k_full = k.expand(p.shape[1:]).contiguous()
+        return ext.exp_filter(p, k_full, z0.expand(p.shape[1:]).contiguous(), reverse)
+    if reverse:
+        return _run("_filter_loop", p.flip(0).contiguous(), k, z0).flip(0)
+    return _run("_filter_loop", p, k, z0)
+
+
 class _ExpFilter(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, p: torch.Tensor, k: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, p: torch.Tensor, k: torch.Tensor, z0: torch.Tensor,
+                use_cpp: bool) -> torch.Tensor:
         ctx.save_for_backward(k)
-        return _run("_filter_loop", p, k, z0)
+        ctx.use_cpp = use_cpp
+        return _filter(p, k, z0, False, use_cpp)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_z: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor]:
+    def backward(ctx, grad_z: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (k,) = ctx.saved_tensors
         # The adjoint a_t = grad_z_t + k a_{t+1} is the same filter run backwards in time.
-        adj = _run("_filter_loop", grad_z.flip(0).contiguous(), k,
-                   torch.zeros_like(grad_z[0])).flip(0)
-        return adj, None, k * adj[0]
+        adj = _filter(grad_z.contiguous(), k, torch.zeros_like(grad_z[0]), True, ctx.use_cpp)
+        return adj, None, k * adj[0], None
 
 
-def exp_filter(p: torch.Tensor, k: torch.Tensor, z0: torch.Tensor | None = None) -> torch.Tensor:
+def exp_filter(p: torch.Tensor, k: torch.Tensor, z0: torch.Tensor | None = None,
+               use_cpp: bool = True) -> torch.Tensor:
     """z_t = k * z_{t-1} + p_t along axis 0 of p ([T, ...]); k broadcasts over p[t] and is a
-    constant (no gradient: the trace time constants are fixed). Returns z [T, ...]."""
+    constant (no gradient: the trace time constants are fixed). Returns z [T, ...]. use_cpp:
+    False forces the TorchScript loop (the C++ one runs on CPU float32/float64 when built)."""
     if k.requires_grad:
         raise ValueError("exp_filter treats k as a constant; it must not require grad")
     if z0 is None:
         z0 = torch.zeros_like(p[0])
-    return _ExpFilter.apply(p.contiguous(), k, z0)
+    return _ExpFilter.apply(p.contiguous(), k, z0, use_cpp)
 
 
 class _MemoryScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, drive: torch.Tensor, m0: torch.Tensor, kappa: torch.Tensor,
                 gain: torch.Tensor, wq: torch.Tensor, wo: torch.Tensor, bo: torch.Tensor,
-                silu: bool) -> torch.Tensor:
+                silu: bool, use_cpp: bool) -> torch.Tensor:
+        ext = cpp_scan.usable(drive, m0, kappa, gain, wq, wo, bo) if use_cpp else None
+        ctx.silu, ctx.cpp = silu, ext is not None
+        if ext is not None:
+            # The C++ loop keeps its pre-activations and tanh values for the backward pass.
+            m, pre, th = ext.scan_forward(drive, m0.contiguous(), kappa.contiguous(),
+                                          gain.contiguous(), wq.transpose(1, 2).contiguous(),
+                                          wo.transpose(1, 2).contiguous(), bo.contiguous(),
+                                          silu, any(ctx.needs_input_grad))
+            ctx.save_for_backward(m0, kappa, gain, wq, wo, m, pre, th)
+            return m
         k3, g3, b3 = kappa.unsqueeze(1), gain.unsqueeze(1), bo.unsqueeze(1)
         m = _run("_scan_loop", drive, m0, k3, g3, wq.transpose(1, 2).contiguous(),
                  wo.transpose(1, 2).contiguous(), b3, silu)
         ctx.save_for_backward(drive, m0, kappa, gain, wq, wo, bo, m)
-        ctx.silu = silu
         return m
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_m: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if ctx.cpp:
+            return _MemoryScan._cpp_backward(ctx, grad_m)
         drive, m0, kappa, gain, wq, wo, bo, m = ctx.saved_tensors
         k3, g3 = kappa.unsqueeze(1), gain.unsqueeze(1)
         # Everything but the adjoint recursion is recomputed for all steps at once.
@@ -180,25 +210,52 @@ class _MemoryScan(torch.autograd.Function):
                 torch.einsum("tubh,tubd->uhd", adj_pre, q),
                 torch.einsum("tubd,tubh->udh", adj_z, h),
                 adj_z.sum((0, 2)),
-                None)
+                None, None)
+
+    @staticmethod
+    def _cpp_backward(ctx: Any, grad_m: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """Backward from the C++ adjoint loop; the weight gradients are batched reductions."""
+        m0, kappa, gain, wq, wo, m, pre, th = ctx.saved_tensors
+        ext = cpp_scan.extension()
+        assert ext is not None
+        adj_m, adj_z, adj_pre, adj_mq, grad_m0 = ext.scan_backward(
+            grad_m.contiguous(), pre, th, kappa.contiguous(), gain.contiguous(),
+            wq.contiguous(), wo.contiguous(), ctx.silu)
+        need = ctx.needs_input_grad
+        m_prev = torch.cat([m0.unsqueeze(0), m[:-1]]) if need[2] or need[4] else None
+        grads: list[torch.Tensor | None] = [adj_pre, grad_m0, None, None, None, None, None,
+                                            None, None]
+        if need[2]:
+            grads[2] = (adj_mq * m_prev).sum((0, 2))
+        if need[3]:
+            grads[3] = (adj_m * th).sum((0, 2))
+        if need[4]:
+            grads[4] = torch.einsum("tubh,tubd->uhd", adj_pre, kappa.unsqueeze(1) * m_prev)
+        if need[5]:
+            h = torch.nn.functional.silu(pre) if ctx.silu else torch.relu(pre)
+            grads[5] = torch.einsum("tubd,tubh->udh", adj_z, h)
+        if need[6]:
+            grads[6] = adj_z.sum((0, 2))
+        return tuple(grads)
 
 
 def memory_scan(drive: torch.Tensor, m0: torch.Tensor, kappa: torch.Tensor, gain: torch.Tensor,
                 wq: torch.Tensor, wo: torch.Tensor, bo: torch.Tensor,
-                activation: str = "relu") -> torch.Tensor:
+                activation: str = "relu", use_cpp: bool = True) -> torch.Tensor:
     """The ELM memory recurrence for every step, fused, differentiable in every argument.
 
     drive [T, U, B, H] (input half of the MLP's first layer plus its bias), m0 [U, B, D],
     kappa, gain, bo [U, D], wq [U, H, D] (memory half of the first layer), wo [U, D, H].
     m_t = kappa m_{t-1} + gain tanh(wo act(drive_t + wq (kappa m_{t-1})) + bo); returns m
-    [T, U, B, D].
+    [T, U, B, D]. use_cpp: False forces the TorchScript loop (the C++ one runs on CPU
+    float32/float64 when built).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
     if drive.shape[0] == 0:
         return drive.new_zeros((0, *m0.shape))
     return _MemoryScan.apply(drive.contiguous(), m0, kappa, gain, wq, wo, bo,
-                             activation == "silu")
+                             activation == "silu", use_cpp)
 
 
 def memory_coefficients(tau_m: torch.Tensor, lam: float, dt: float,

@@ -295,3 +295,100 @@ def test_bad_inputs_give_one_line_errors() -> None:
         build("elm", mlp_activation="gelu")
     with pytest.raises(ModelError, match="update"):
         build("elm", update="v3")
+
+
+def test_checkpoint_routing_must_match_its_config(tmp_path: Path) -> None:
+    """A checkpoint whose config builds another routing than its buffers is refused."""
+    model = build("branch_elm", num_memory=4)
+    path = tmp_path / "model.pt"
+    save(model, path)
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["num_exc"], payload["config"]["num_inh"] = 640, 638
+    torch.save(payload, path)
+    with pytest.raises(ModelError, match=r"model\.pt: branch_elm: checkpoint's synapse_index"):
+        load(path)
+    other = build("branch_elm", num_memory=4, num_exc=640, num_inh=638)
+    with pytest.raises(ModelError, match="differs from the 'neuronio' routing"):
+        other.load_state_dict(model.state_dict())
+    explicit = build("branch_elm", num_memory=4, routing="explicit")
+    explicit.load_state_dict(model.state_dict())  # explicit routing takes the buffers
+    assert torch.equal(explicit.synapse_index, model.synapse_index)
+
+
+# ---------------------------------------------------------------- C++ loops
+
+
+def cpp_available() -> bool:
+    from surrogates import cpp_scan
+
+    return cpp_scan.extension() is not None
+
+
+needs_cpp = pytest.mark.skipif(not cpp_available(), reason="C++ extension not built")
+
+
+@needs_cpp
+@pytest.mark.parametrize("activation", ["relu", "silu"])
+def test_memory_scan_cpp_equals_torchscript(activation: str) -> None:
+    gen = torch.Generator().manual_seed(2)
+    shapes = [(40, 3, 4, 6), (3, 4, 5), (3, 5), (3, 5), (3, 6, 5), (3, 5, 6), (3, 5)]
+    args = [torch.randn(*s, generator=gen, dtype=torch.float64, requires_grad=True)
+            for s in shapes]
+    with torch.no_grad():
+        args[2].copy_(torch.rand(3, 5, generator=gen, dtype=torch.float64))
+    weight = torch.randn(40, 3, 4, 5, generator=gen, dtype=torch.float64)
+    results = []
+    for use_cpp in (True, False):
+        out = memory_scan(*args, activation=activation, use_cpp=use_cpp)
+        grads = torch.autograd.grad((out * weight).sum(), args)
+        results.append((out, grads))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@needs_cpp
+@pytest.mark.parametrize("activation", ["relu", "silu"])
+def test_memory_scan_cpp_gradcheck_float64(activation: str) -> None:
+    gen = torch.Generator().manual_seed(3)
+
+    def rnd(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_()
+
+    kappa = torch.rand(2, 3, generator=gen, dtype=torch.float64).requires_grad_()
+    args = (rnd(7, 2, 3, 4), rnd(2, 3, 3), kappa, rnd(2, 3), rnd(2, 4, 3), rnd(2, 3, 4),
+            rnd(2, 3))
+    assert torch.autograd.gradcheck(
+        lambda *a: memory_scan(*a, activation=activation, use_cpp=True), args)
+
+
+@needs_cpp
+def test_exp_filter_cpp_equals_torchscript() -> None:
+    gen = torch.Generator().manual_seed(4)
+    p = torch.randn(30, 2, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    z0 = torch.randn(2, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    k = torch.rand(5, generator=gen, dtype=torch.float64)
+    outs = [exp_filter(p, k, z0, use_cpp=flag) for flag in (True, False)]
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-13, atol=1e-13)
+    weight = torch.randn(30, 2, 5, generator=gen, dtype=torch.float64)
+    grads = [torch.autograd.grad((o * weight).sum(), (p, z0)) for o in outs]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
+    assert torch.autograd.gradcheck(lambda a, b: exp_filter(a, k, b, use_cpp=True), (p, z0))
+
+
+@needs_cpp
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpp_inference_equals_fused_training_path(dtype: torch.dtype) -> None:
+    """No-grad forward (one C++ loop over the active inputs) equals the autograd path."""
+    torch.manual_seed(0)
+    model = perturbed(build("branch_elm", num_memory=6, mlp_activation="silu")).to(dtype)
+    x = spikes(3, 300).to(dtype)
+    x[0, 5, 7] = 2.5  # a non-binary value is projected exactly too
+    with torch.no_grad():
+        y_cpp, state_cpp = model(x, return_state=True)
+    y_ref, state_ref = model(x, return_state=True)  # grad enabled: the autograd path
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(y_cpp, y_ref.detach(), rtol=0, atol=tol)
+    for a, b in zip(state_cpp, state_ref, strict=True):
+        torch.testing.assert_close(a, b.detach(), rtol=0, atol=tol)
