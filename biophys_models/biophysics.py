@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from neuron import h
 
+from biophys_models.morphology import nseg_for_length
 from biophys_models.sections import CellSections
 
 RA_OHM_CM = 100.0
@@ -91,7 +92,7 @@ def apical_ca_lva(distance_um: float) -> float:
 def discretise(sections: Iterable[Any]) -> None:
     """nseg = 1 + 2*int(L/40) on every section (the rule Hay and NeuronIO use)."""
     for sec in sections:
-        sec.nseg = 1 + 2 * int(sec.L / 40.0)
+        sec.nseg = nseg_for_length(sec.L)
 
 
 def apply_hay_biophysics(cell: CellSections) -> None:

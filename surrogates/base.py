@@ -118,16 +118,23 @@ def save(model: Surrogate, path: Path, extra: dict[str, Any] | None = None) -> N
         tmp.unlink(missing_ok=True)
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The raw checkpoint dict, checked for format; weights only, never arbitrary objects."""
+def torch_load_safely(path: Path) -> Any:
+    """torch.load restricted to tensors and plain containers (no arbitrary objects)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such checkpoint")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged or foreign file
+        first = str(err).splitlines()[0] if str(err) else ""
         raise ModelError(f"{path}: not a readable checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
+                         f"{first})") from None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The raw checkpoint dict, checked for format."""
+    path = Path(path)
+    payload = torch_load_safely(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(f"{path}: not a neurosurrogate checkpoint")
     if payload.get("version") != CHECKPOINT_VERSION:

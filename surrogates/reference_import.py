@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from surrogates.base import Surrogate, build
+from surrogates.base import Surrogate, build, torch_load_safely
 from surrogates.errors import ModelError
 from surrogates.routing import neuronio_routing
 
@@ -44,14 +44,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a damaged or foreign file
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise ModelError(f"{path}: not a readable checkpoint ({type(err).__name__}: "
-                         f"{first})") from None
+    state = torch_load_safely(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise ModelError(f"{path}: not a state dict of tensors")
