@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> None:
         write_shards(client, args.out, manifest, tasks, unit="sim",
                      recycle_after=args.recycle_after or None)
     data = Dataset(args.out)
-    stats = summarize([read_shard(p, with_dendrites=False) for p in data.shard_paths])
+    stats = summarize(read_shard(p, with_dendrites=False) for p in data.shard_paths)
     walls = [w for s in data.manifest.shards for w in s.extra.get("wall_s", [])]
     stats["neuron_wall_s_per_sim"] = float(np.mean(walls)) if walls else float("nan")
     write_text_atomic(Path(args.out) / SUMMARY_NAME, json.dumps(stats, indent=1))

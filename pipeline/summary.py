@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from pipeline.dataset import SimBatch
 
 
-def summarize(batches: list[SimBatch]) -> dict[str, float]:
+def summarize(batches: Iterable[SimBatch]) -> dict[str, float]:
+    """One pass over the batches, so a caller can stream shards instead of holding them."""
     rates, cvs, exc_hz, inh_hz = [], [], [], []
     for batch in batches:
         info = batch.info
