@@ -457,6 +457,14 @@ class Manifest:
     def sim_ids(self) -> np.ndarray:
         return np.array([i for s in self.shards for i in s.sim_ids], dtype=np.int64)
 
+    @property
+    def neuron_wall_s_per_sim(self) -> float | None:
+        """Mean NEURON wall time of one simulation: measured by simulate, carried by shard."""
+        walls = [w for s in self.shards for w in s.extra.get("wall_s", [])]
+        if walls:
+            return float(np.mean(walls))
+        return self.settings.get("neuron_wall_s_per_sim")
+
     def entry(self, file: str) -> ShardEntry | None:
         return next((s for s in self.shards if s.file == file), None)
 

@@ -89,7 +89,8 @@ def shard(src: Path, out: Path, split: str = DEFAULT_SPLIT,
         for name, ids in parts.items():
             settings = {"stage": "shard", "source_manifest_sha256": source_digest,
                         "split": fractions, "part": name, "seed": seed,
-                        "sims_per_shard": sims_per_shard}
+                        "sims_per_shard": sims_per_shard,
+                        "neuron_wall_s_per_sim": dataset.manifest.neuron_wall_s_per_sim}
             folder = Path(out) / name
             manifest = prepare_output(folder, dataset.info, settings)
             if len(ids) == 0:

@@ -204,8 +204,8 @@ def run(args: argparse.Namespace) -> None:
                      recycle_after=args.recycle_after or None)
     data = Dataset(args.out)
     stats = summarize(read_shard(p, with_dendrites=False) for p in data.shard_paths)
-    walls = [w for s in data.manifest.shards for w in s.extra.get("wall_s", [])]
-    stats["neuron_wall_s_per_sim"] = float(np.mean(walls)) if walls else float("nan")
+    wall = data.manifest.neuron_wall_s_per_sim
+    stats["neuron_wall_s_per_sim"] = float("nan") if wall is None else wall
     write_text_atomic(Path(args.out) / SUMMARY_NAME, json.dumps(stats, indent=1))
     print(format_summary(stats))
     print(f"NEURON: {stats['neuron_wall_s_per_sim']:.2f} s wall per simulation of "
