@@ -17,10 +17,15 @@ from pipeline.errors import UserError
 
 # Stage name -> module. A stage is listed here only once it works.
 STAGES: dict[str, str] = {
+    "check-params": "pipeline.params",
+    "acquire": "pipeline.acquire",
     "simulate": "pipeline.simulate",
     "ingest": "pipeline.ingest",
     "import-elm": "pipeline.import_elm",
     "shard": "pipeline.shard",
+    "evaluate": "pipeline.evaluate",
+    "report": "pipeline.report",
+    "train": "pipeline.train",
 }
 
 

@@ -1,0 +1,191 @@
+"""Check params.yaml against its schema before any stage of `dvc repro` runs.
+
+The schema below is the one description of params.yaml: every key, its type and its range.
+`dvc.yaml` makes this check the first stage, so an unknown key, a wrong type or an
+out-of-range value stops the pipeline with one line naming the key, before NEURON starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.atomic import write_text_atomic
+from pipeline.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "additionalProperties": False,
+            "required": list(properties) if required is None else required}
+
+
+def _int(minimum: int = 0) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum}
+
+
+_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+_NON_NEGATIVE = {"type": "number", "minimum": 0}
+_DEVICE = {"enum": ["auto", "cpu", "cuda"]}
+_WORKERS = _int(1)
+
+SCHEMA: dict[str, Any] = _obj({
+    "data": _obj({
+        # A NeuronIO .p file or a folder of them: ingest it instead of simulating.
+        "neuronio": {"type": ["string", "null"], "minLength": 1},
+    }),
+    "simulate": _obj({
+        "cell": {"type": "string", "minLength": 1},  # l5pc or a cell spec YAML
+        "num_sims": _int(1),
+        "duration_ms": _int(1),
+        "seed": _int(),
+        "sims_per_shard": _int(1),
+        # NeuronIO protocol: excitation range and inhibition offsets, "A,B" (see simulate)
+        "exc_range": {"type": "string", "pattern": r"^\s*[0-9.]+\s*,\s*[0-9.]+\s*$"},
+        "inh_offsets": {"type": "string", "pattern": r"^\s*[0-9.]+\s*,\s*[0-9.]+\s*$"},
+        "workers": _WORKERS,
+        "scheduler": {"type": ["string", "null"]},  # a Dask scheduler address
+    }),
+    "shard": _obj({
+        "split": {"type": "string", "pattern": r"^\s*\w+=[0-9.]+(\s*,\s*\w+=[0-9.]+)*\s*$"},
+        "sims_per_shard": _int(1),
+        "seed": _int(),
+        "workers": _WORKERS,
+    }),
+    "train": _obj({
+        "steps": _int(1),
+        "batch_size": _int(1),
+        "window_ms": _int(1),
+        "min_start_ms": _int(),
+        "burn_in_ms": _int(),
+        "lr": _POSITIVE,
+        "lr_final_fraction": {"type": "number", "minimum": 0, "maximum": 1},
+        "w_spike": _NON_NEGATIVE,
+        "w_soma": _NON_NEGATIVE,
+        "soma_clip_mv": {"type": "number"},
+        "grad_clip": _NON_NEGATIVE,
+        "val_every": _int(1),
+        "val_windows": _int(1),
+        "seed": _int(),
+        "num_workers": _int(),
+        "device": _DEVICE,
+    }),
+    "evaluate": _obj({
+        "window_ms": _int(1),
+        "burn_in_ms": _int(),
+        "skip_ms": _int(),
+        "max_spikes": _int(),
+        "batch_size": _int(1),
+        "num_traces": _int(),
+        "device": _DEVICE,
+    }),
+    "models": {"type": "array", "minItems": 1, "items": _obj({
+        "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+        "model": {"type": "string"},
+        # Model config settings as the train stage's --set takes them: "key=value key=value"
+        "set": {"type": "string", "pattern": r"^(\s*[A-Za-z_]\w*=\S+)*\s*$"},
+    })},
+})
+
+
+def _key_of(error: Any) -> str:
+    """The dotted key an error is about; for an unknown key, that key itself."""
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return ".".join(filter(None, [path, extra[0] if extra else ""]))
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return ".".join(filter(None, [path, missing[0] if missing else ""]))
+    return path or "(top level)"
+
+
+def _message(error: Any) -> str:
+    if error.validator == "additionalProperties":
+        return "unknown key"
+    if error.validator == "required":
+        return "missing key"
+    return error.message
+
+
+def _check_cross_fields(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a schema cannot say: relations between keys, and the models' own settings."""
+    from dataclasses import fields
+
+    from surrogates.base import REGISTRY, model_names
+
+    problems = []
+    train, evaluate = params["train"], params["evaluate"]
+    if train["burn_in_ms"] >= train["window_ms"]:
+        problems.append(("train.burn_in_ms", "must be shorter than train.window_ms"))
+    if evaluate["burn_in_ms"] >= evaluate["window_ms"]:
+        problems.append(("evaluate.burn_in_ms", "must be shorter than evaluate.window_ms"))
+    if params["simulate"]["duration_ms"] <= evaluate["skip_ms"]:
+        problems.append(("evaluate.skip_ms", "leaves nothing of simulate.duration_ms"))
+    names = [m["name"] for m in params["models"]]
+    known = model_names()
+    for k, entry in enumerate(params["models"]):
+        where = f"models.{k}"
+        if names.count(entry["name"]) > 1:
+            problems.append((f"{where}.name", f"{entry['name']!r} is used twice"))
+        if entry["model"] not in known:
+            problems.append((f"{where}.model", f"unknown model {entry['model']!r}; known: "
+                                               f"{', '.join(known)}"))
+            continue
+        settable = {f.name for f in fields(REGISTRY[entry["model"]].config_class)}
+        for pair in entry["set"].split():
+            key = pair.partition("=")[0]
+            if key not in settable:
+                problems.append((f"{where}.set", f"{entry['model']} has no setting {key!r}"))
+    return problems
+
+
+def check_params(path: Path) -> dict[str, Any]:
+    """The parsed params, or a UserError naming the first bad key."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(path, "no such params file")
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UserError(path, f"not valid YAML{where}") from None
+    error = best_match(Draft202012Validator(SCHEMA).iter_errors(params))
+    if error is not None:
+        raise UserError(path, f"{_key_of(error)}: {_message(error)}")
+    problems = _check_cross_fields(params)
+    if problems:
+        key, problem = problems[0]
+        raise UserError(path, f"{key}: {problem}")
+    return params
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("params", type=Path, nargs="?", default=Path("params.yaml"),
+                        help="the params file (default params.yaml)")
+    parser.add_argument("--out", type=Path, default=None, metavar="FILE",
+                        help="write a stamp here when the file is valid (for dvc.yaml)")
+
+
+def run(args: argparse.Namespace) -> None:
+    check_params(args.params)
+    if args.out is not None:
+        # The stamp's content does not depend on the values, so a valid change of one
+        # parameter reruns only the stages that use it.
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.out, f"params valid against schema version {SCHEMA_VERSION}\n")
+    print(f"{args.params}: valid")
+
+
+if __name__ == "__main__":
+    from pipeline.cli import stage_main
+
+    raise SystemExit(stage_main("check-params"))

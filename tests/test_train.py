@@ -1,0 +1,147 @@
+"""The train stage: resume equality, learning something real, the log, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.cli import main
+from pipeline.dataset import write_dataset
+from pipeline.synthetic import synthetic_batch
+from pipeline.train import LOG_COLUMNS, train
+from pipeline.training import TrainSettings, ValidationSet, soma_target, validation_windows
+from surrogates.base import build, read_checkpoint
+from tests.conftest import error_lines, tree_state
+
+SEGMENTS = 16
+SMALL_ELM = {"num_memory": 4}
+SMALL_TCN = {"channels": 6, "kernel_sizes": [9, 5]}
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A learnable synthetic shard root: 10 training and 3 validation simulations."""
+    root = tmp_path_factory.mktemp("shards")
+    for part, ids in (("train", range(10)), ("valid", range(100, 103))):
+        batch = synthetic_batch(np.array(list(ids)), num_segments=SEGMENTS, duration_ms=1500,
+                                rate_hz=12.0)
+        write_dataset(root / part, [batch], {"stage": "test", "part": part})
+    return root
+
+
+def quick(**overrides: object) -> TrainSettings:
+    base = {"steps": 12, "batch_size": 4, "window_ms": 200, "min_start_ms": 100,
+            "burn_in_ms": 50, "val_every": 4, "val_windows": 6, "lr": 3e-3}
+    return TrainSettings(**{**base, **overrides})
+
+
+def log_rows(folder: Path) -> list[dict[str, str]]:
+    with (folder / "train_log.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_seconds(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+@pytest.mark.parametrize(("model", "config"), [("elm", SMALL_ELM), ("tcn", SMALL_TCN)])
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(
+        shards: Path, tmp_path: Path, model: str, config: dict) -> None:
+    settings = quick()
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    train(shards, model, whole, settings, config, "cpu", show_progress=False)
+    stopped = train(shards, model, split, settings, config, "cpu", show_progress=False,
+                    stop_at=6)
+    assert stopped["stopped"] and stopped["steps"] == 6
+    assert read_checkpoint(split / "last.pt")["extra"]["step"] == 6
+    train(shards, model, split, settings, config, "cpu", resume=True, show_progress=False)
+    assert_same_weights(whole / "last.pt", split / "last.pt")
+    assert_same_weights(whole / "best.pt", split / "best.pt")
+    assert without_seconds(log_rows(whole)) == without_seconds(log_rows(split))
+    assert json.loads((whole / "train_metrics.json").read_text())["best_step"] == \
+        json.loads((split / "train_metrics.json").read_text())["best_step"]
+
+
+def test_a_short_run_beats_the_constant_predictor(shards: Path, tmp_path: Path) -> None:
+    settings = quick(steps=150, val_every=50, val_windows=12, batch_size=8, lr=1e-2)
+    result = train(shards, "elm", tmp_path / "run", settings, {"num_memory": 8}, "cpu",
+                   show_progress=False)
+    val = ValidationSet.from_windows(validation_windows(shards / "valid", settings))
+    truth = val.soma_mv[:, settings.burn_in_ms:].clamp(max=settings.soma_clip_mv)
+    constant_rmse = float(truth.std(unbiased=False))  # the best constant: the mean
+    assert result["val_soma_rmse_mv"] < 0.6 * constant_rmse
+    assert result["val_spike_auc"] > 0.8  # a constant's AUC is 0.5
+    first, last = log_rows(tmp_path / "run")[0], log_rows(tmp_path / "run")[-1]
+    assert float(last["loss"]) < float(first["loss"])
+
+
+def test_log_metrics_and_checkpoints(shards: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    train(shards, "lstm", out, quick(steps=10, val_every=4), {"hidden_size": 5}, "cpu",
+          show_progress=False)
+    rows = log_rows(out)
+    assert list(rows[0]) == list(LOG_COLUMNS)
+    assert [int(r["step"]) for r in rows] == [4, 8, 10]
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    metrics = json.loads((out / "train_metrics.json").read_text())
+    best = min(rows, key=lambda r: float(r["val_soma_rmse_mv"]))
+    assert metrics["best_step"] == int(best["step"])
+    assert metrics["num_params"] == build("lstm", num_exc=SEGMENTS, num_inh=SEGMENTS,
+                                          hidden_size=5).num_params()
+    assert read_checkpoint(out / "best.pt")["extra"]["step"] == metrics["best_step"]
+
+
+def test_loss_ignores_the_burn_in_and_clips_the_soma() -> None:
+    from pipeline.training import window_losses
+
+    model = build("lstm", num_exc=2, num_inh=2, hidden_size=2)
+    settings = quick(burn_in_ms=3, window_ms=6, w_spike=0.0, w_soma=1.0)
+    soma = torch.tensor([[99.0, 99.0, 99.0, -40.0, -67.7, -57.7]])
+    target = soma_target(soma, model, -55.0)
+    assert target[0, 3:].tolist() == pytest.approx([1.27, 0.0, 1.0])
+    y = torch.zeros(1, 6, 2)
+    y[0, 3:, 1] = target[0, 3:]
+    y[0, :3, 1] = 1e3  # wrong only inside the burn-in: no loss
+    losses = window_losses(y, {"spikes": torch.zeros(1, 6), "soma_mv": soma}, model, settings)
+    assert float(losses.soma) == pytest.approx(0.0, abs=1e-12)
+    assert float(losses.total) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_cli_refuses_bad_input_with_one_line(shards: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    base = ["train", "--data", str(shards), "--model", "lstm", "--out", str(out),
+            "--steps", "4", "--val-every", "2", "--val-windows", "2", "--window-ms", "100",
+            "--burn-in-ms", "10", "--batch-size", "2", "--device", "cpu",
+            "--set", "hidden_size=3"]
+    assert main(base) == 0
+    before = tree_state(out)
+    capsys.readouterr()
+    cases = {
+        "already holds a training run": base,
+        "other settings": base[:-1] + ["hidden_size=4", "--resume"],
+        "unknown setting": base + ["--set", "no_such_key=1"],
+        "does not match the data set": base + ["--set", "num_exc=5"],
+        "expected KEY=VALUE": base + ["--set", "oops"],
+        "burn_in_ms": base + ["--burn-in-ms", "100"],
+        "missing": ["train", "--data", str(tmp_path / "nowhere"), "--model", "lstm",
+                    "--out", str(tmp_path / "other")],
+    }
+    for expected, argv in cases.items():
+        assert main(argv) == 2, expected
+        lines = error_lines(capsys.readouterr().err)
+        assert len(lines) == 1 and expected in lines[0], (expected, lines)
+    assert tree_state(out) == before
