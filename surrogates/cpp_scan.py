@@ -5,7 +5,9 @@ the `ninja` package) into TORCH_EXTENSIONS_DIR, which defaults here to
 ~/.cache/neurosurrogate/torch_extensions; torch rebuilds it when the source or the compiler
 flags change. When it cannot be built, `extension()` returns None after one warning line
 and callers keep their TorchScript loops. NEUROSURROGATE_NO_CPP=1 disables it (for tests of
-the fallback).
+the fallback). Float32 inference of small models (hidden <= 64, memory <= 32) takes a
+specialised AVX2 kernel where the CPU has one; `FAST_INFER = False` (or
+NEUROSURROGATE_NO_FAST_INFER=1) keeps the generic loop, for tests that compare the two.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import torch
 
 SOURCE = Path(__file__).with_name("csrc") / "elm_scan.cpp"
 log = logging.getLogger(__name__)
+FAST_INFER = os.environ.get("NEUROSURROGATE_NO_FAST_INFER", "") in ("", "0")
 
 
 @functools.cache
 def extension() -> ModuleType | None:
-    """The compiled module (scan_forward, scan_backward, exp_filter, infer), or None."""
+    """The compiled module (scan_forward, scan_backward, exp_filter, infer, project), or
+    None."""
     if os.environ.get("NEUROSURROGATE_NO_CPP", "") not in ("", "0"):
         return None
     os.environ.setdefault("TORCH_EXTENSIONS_DIR",
@@ -47,6 +51,17 @@ def usable(*tensors: torch.Tensor) -> ModuleType | None:
                for t in tensors):
         return None
     return extension()
+
+
+def inference_kernel(hidden: int, memory: int, dtype: torch.dtype = torch.float32) -> str:
+    """Which loop runs an ELM's CPU inference (no autograd, uniform tau_s) for these widths:
+    'avx2' (the specialised kernel), 'cpp' (the generic C++ loop) or 'torchscript'."""
+    ext = extension() if dtype in (torch.float32, torch.float64) else None
+    if ext is None:
+        return "torchscript"
+    if FAST_INFER and dtype == torch.float32 and ext.fast_infer_available(hidden, memory):
+        return "avx2"
+    return "cpp"
 
 
 class _SparseProject(torch.autograd.Function):

@@ -288,7 +288,8 @@ class Elm(Surrogate):
             self.mlp_in.weight[:, self.num_branches:].T.contiguous(),
             (TANH_SLOPE * self.mlp_out.weight).T.contiguous(),
             (TANH_SLOPE * self.mlp_out.bias).contiguous(), self.readout.weight.contiguous(),
-            self.readout.bias.contiguous(), self.config.mlp_activation == "silu")
+            self.readout.bias.contiguous(), self.config.mlp_activation == "silu",
+            cpp_scan.FAST_INFER)
         return y, ElmState(trace, memory)
 
     @torch.no_grad()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from pathlib import Path
 
@@ -130,31 +131,220 @@ def test_generated_morphology_reads_back_as_swc(cell, tmp_path: Path):
     assert 700 < swc.nexus.distance_um < 1000
 
 
-ASC = """\
-("CellBody" (Color Red) (CellBody)
-  ( 0 -8 0 0.5) ( 8 0 0 0.5) ( 0 8 0 0.5) ( -8 0 0 0.5) )
-( (Color Blue) (Dendrite)
-  ( -8 0 0 2) ( -60 0 0 1.6)
-  ( ( -100 30 0 1) ( -150 60 0 0.8) | ( -100 -30 0 1) ( -150 -60 0 0.8) ) )
-( (Color Green) (Apical)
-  ( 0 8 0 3) ( 0 300 0 2.5)
-  ( ( 40 400 0 1.5) ( 60 500 0 1.2) | ( -40 400 0 1.5) ( -60 500 0 1.2) ) )
-( (Color Yellow) (Axon)
-  ( 0 -8 0 1.5) ( 0 -200 0 1) )
-"""
+# --------------------------------------------------------------------------------------------
+# Reconstructions: one small tree, written by the test as SWC and as Neurolucida .asc, read
+# through Import3d. Every expectation below is derived from this description (section order,
+# lengths, path distances) or typed from the published Hay/NeuronIO rules, never read back
+# from biophys_models, so a wrong rule or wrong metadata fails here.
+
+Point = tuple[float, float, float, float]  # x, y, z, diameter (um)
+Node = tuple[str, list[Point], list["Node"]]  # kind, points, children
+
+SOMA_RADIUS_UM = 8.0
+#: Two basal trees (one forked), an apical trunk of 942 um that gives off an oblique at 392 um
+#: and forks into a two-branch tuft (tips at 1234 um), and an axon Import3d must drop.
+TREE: list[Node] = [
+    ("basal", [(-8, 0, 0, 1.2), (-60, -20, 0, 1.0)], [
+        ("basal", [(-120, -10, 0, 0.7), (-170, 0, 0, 0.6)], []),
+        ("basal", [(-100, -70, 0, 0.7), (-130, -110, 0, 0.6)], []),
+    ]),
+    ("basal", [(8, 0, 0, 1.2), (90, -30, 0, 0.8), (150, -40, 0, 0.6)], []),
+    ("apical", [(0, 8, 0, 3.0), (0, 400, 0, 2.5)], [
+        ("apical", [(0, 700, 0, 2.2), (0, 950, 0, 2.0)], [
+            ("apical", [(150, 1200, 0, 1.0)], []),
+            ("apical", [(-150, 1200, 0, 1.0)], []),
+        ]),
+        ("apical", [(80, 480, 0, 0.8), (120, 560, 0, 0.6)], []),
+    ]),
+    ("axon", [(0, -8, 0, 1.0), (0, -300, 0, 0.8)], []),
+]
 
 
-def test_neurolucida_asc_gets_hay_rules_and_axon_stub(tmp_path: Path):
-    path = tmp_path / "tiny.asc"
-    path.write_text(ASC)
-    asc = build_cell(path)
-    assert len(asc.sections.basal) == 3 and len(asc.sections.apical) == 3
-    assert [s.L for s in asc.sections.axon] == [30.0, 30.0]
-    assert (asc.segments.type[: sum(s.nseg for s in asc.sections.basal)] == "basal").all()
-    assert h.ismembrane("NaTs2_t", sec=asc.sections.apical[0])
-    # the apical root splits into two equal daughters: that is the nexus
-    assert asc.segments.section[asc.nexus.segment] == 3
-    assert asc.num_exc == asc.num_inh == len(asc.segments)
+def _swc_text(tree: list[Node]) -> str:
+    """Standard 3-point soma; every point's parent is the previous point or the fork."""
+    r = SOMA_RADIUS_UM
+    lines = [f"1 1 0 0 0 {r} -1", f"2 1 0 {-r} 0 {r} 1", f"3 1 0 {r} 0 {r} 1"]
+    swc_type = {"basal": 3, "apical": 4, "axon": 2}
+
+    def walk(node: Node, parent: int) -> None:
+        kind, points, children = node
+        for x, y, z, d in points:
+            lines.append(f"{len(lines) + 1} {swc_type[kind]} {x} {y} {z} {d / 2} {parent}")
+            parent = len(lines)
+        for child in children:
+            walk(child, parent)
+
+    for root in tree:
+        walk(root, 1)
+    return "\n".join(lines) + "\n"
+
+
+def _asc_text(tree: list[Node]) -> str:
+    """A soma contour and one Neurolucida tree per root; forks are ( a | b )."""
+    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    contour = " ".join(f"({SOMA_RADIUS_UM * np.cos(a):.3f} {SOMA_RADIUS_UM * np.sin(a):.3f} 0 1)"
+                       for a in angles)
+    tag = {"basal": "Dendrite", "apical": "Apical", "axon": "Axon"}
+
+    def body(node: Node) -> str:
+        _, points, children = node
+        text = " ".join(f"({x} {y} {z} {d})" for x, y, z, d in points)
+        if children:
+            text += " ( " + " | ".join(body(c) for c in children) + " )"
+        return text
+
+    trees = [f"( ({tag[root[0]]}) {body(root)} )" for root in tree]
+    return "\n".join([f'("CellBody" (Color Red) (CellBody) {contour} )', *trees]) + "\n"
+
+
+def _expected_sections(tree: list[Node]) -> dict[str, list[tuple[float, float]]]:
+    """(length, path distance of the start) per dendritic section, in NEURON's order
+    (depth first, children in file order): a root starts at its first point, a child at
+    its parent's last point; both Import3d readers attach roots at soma(0.5)."""
+    out: dict[str, list[tuple[float, float]]] = {"basal": [], "apical": []}
+
+    def walk(node: Node, start: np.ndarray | None, start_dist: float) -> None:
+        kind, points, children = node
+        pts = np.array([p[:3] for p in points], dtype=float)
+        if start is not None:
+            pts = np.vstack([start, pts])
+        length = float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum())
+        out[kind].append((length, start_dist))
+        for child in children:
+            walk(child, pts[-1], start_dist + length)
+
+    for root in tree:
+        if root[0] != "axon":
+            walk(root, None, 0.0)
+    return out
+
+
+def _published_apical_ih(relative_distance: float) -> float:
+    """Hay 2011 (5b variant) apical Ih, S/cm2, typed from the reference sheet."""
+    return 1e-4 * (-0.8696 + 2.0870 * math.exp(3.6161 * min(relative_distance, 0.65)))
+
+
+@pytest.fixture(scope="module", params=["swc", "asc"])
+def reconstruction(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("reconstruction") / f"tiny.{request.param}"
+    path.write_text(_swc_text(TREE) if request.param == "swc" else _asc_text(TREE))
+    return build_cell(path)
+
+
+def test_reconstruction_sections_follow_the_file(reconstruction):
+    cell = reconstruction
+    expected = _expected_sections(TREE)
+    for kind in ("basal", "apical"):
+        secs = getattr(cell.sections, kind)
+        assert [s.L for s in secs] == pytest.approx([length for length, _ in expected[kind]],
+                                                    abs=1e-3)
+        for sec, (_, start) in zip(secs, expected[kind], strict=True):
+            assert h.distance(cell.soma(0.5), sec(0)) == pytest.approx(start, abs=1e-3)
+            assert sec.nseg == 1 + 2 * int(sec.L / 40)
+    # the file's axon is gone; the NeuronIO stub (2 x 30 um, diam 1) hangs at soma(0.5)
+    assert [(s.L, s.diam, s.nseg) for s in cell.sections.axon] == [(30.0, 1.0, 1)] * 2
+    assert cell.sections.axon[0].parentseg().sec == cell.soma
+    assert cell.sections.axon[0].parentseg().x == 0.5
+    names = [s.name() for s in cell.soma.wholetree()]
+    assert sum("axon" in n for n in names) == 2
+
+
+def test_reconstruction_gets_the_hay_rules(reconstruction):
+    cell = reconstruction
+    soma, axon = cell.soma(0.5), cell.sections.axon[0](0.5)
+    assert (cell.soma.cm, soma.pas.g, soma.pas.e) == (1.0, 3e-5, -90.0)
+    assert soma.gNaTs2_tbar_NaTs2_t == pytest.approx(0.998912)
+    assert soma.gSK_E2bar_SK_E2 == pytest.approx(0.09965)
+    assert soma.gIhbar_Ih == pytest.approx(0.000075)
+    assert soma.CaDynamics_E2.decay == pytest.approx(294.68)
+    assert soma.CaDynamics_E2.gamma == pytest.approx(0.000509)
+    assert (cell.soma.ek, cell.soma.ena) == (-85.0, 50.0)
+    assert axon.gNaTa_tbar_NaTa_t == pytest.approx(3.89618)
+    assert axon.gK_Pstbar_K_Pst == pytest.approx(0.188851)
+    assert axon.gIhbar_Ih == pytest.approx(0.00005) and axon.pas.g == 3e-5
+    for sec in cell.sections.basal:
+        assert sec.cm == 2.0 and not h.ismembrane("NaTs2_t", sec=sec)
+        assert not h.ismembrane("Ca_LVAst", sec=sec)
+        assert all(seg.gIhbar_Ih == 5e-5 and seg.pas.g == 6e-5 for seg in sec)
+
+    seg = cell.segments
+    apical = np.flatnonzero(seg.type == "apical")
+    dist = seg.distance_um[apical]
+    longest = max(length + start for length, start in _expected_sections(TREE)["apical"])
+    ih = np.array([cell.dendritic_segments[i].gIhbar_Ih for i in apical])
+    expected_ih = np.array([_published_apical_ih(d / longest) for d in dist])
+    assert ih == pytest.approx(expected_ih, rel=1e-9)
+    order = np.argsort(dist)
+    assert np.all(np.diff(ih[order]) >= 0)  # increases with distance ...
+    beyond = dist > 0.65 * longest
+    assert 0 < beyond.sum() < len(dist)
+    assert np.allclose(ih[beyond], _published_apical_ih(0.65))  # ... up to 0.65 of the path
+    assert ih[~beyond].max() < _published_apical_ih(0.65)
+    lva = np.array([cell.dendritic_segments[i].gCa_LVAstbar_Ca_LVAst for i in apical])
+    hot = (dist >= 685) & (dist <= 885)
+    assert hot.sum() >= 5 and (dist < 685).any() and (dist > 885).any()
+    assert np.allclose(lva[hot], 0.141954 * 1.6)
+    assert np.allclose(lva[~hot], 0.01 * 0.141954 * 1.6)
+    for i in apical:
+        s = cell.dendritic_segments[i]
+        assert s.sec.cm == 2.0 and s.gNaTs2_tbar_NaTs2_t == pytest.approx(0.021489)
+
+
+def test_reconstruction_segment_metadata(reconstruction):
+    cell = reconstruction
+    seg = cell.segments
+    secs = cell.sections.dendrites
+    n_basal = sum(s.nseg for s in cell.sections.basal)
+    assert len(seg) == sum(s.nseg for s in secs) == 107
+    assert (seg.type[:n_basal] == "basal").all() and (seg.type[n_basal:] == "apical").all()
+    starts = [start for kind in ("basal", "apical") for _, start in _expected_sections(TREE)[kind]]
+    for i, sec in enumerate(secs):
+        rows = np.flatnonzero(seg.section == i)
+        assert len(rows) == sec.nseg and np.all(np.diff(rows) == 1)
+        assert seg.x[rows] == pytest.approx((np.arange(sec.nseg) + 0.5) / sec.nseg)
+        assert seg.length_um[rows] == pytest.approx(np.full(sec.nseg, sec.L / sec.nseg))
+        # path distance of each segment centre from the file geometry alone
+        assert seg.distance_um[rows] == pytest.approx(starts[i] + seg.x[rows] * sec.L,
+                                                      abs=1e-6)
+        assert len(set(seg.branch[rows])) == 1  # a section lies on one branch
+    # every section here ends in a fork or a tip: one branch id per section, in order
+    assert np.array_equal(seg.branch[np.r_[0, np.flatnonzero(np.diff(seg.section)) + 1]],
+                          np.arange(len(secs)))
+    # the trunk (second apical section) forks into two equal tuft branches: the nexus
+    trunk = len(cell.sections.basal) + 1
+    assert cell.nexus.section == trunk
+    assert cell.nexus.segment == np.flatnonzero(seg.section == trunk)[-1]
+    assert cell.nexus.distance_um == pytest.approx(942.0 - 550.0 / 27 / 2, abs=1e-3)
+
+
+def test_reconstruction_gets_the_neuronio_synapse_layout(reconstruction):
+    cell = reconstruction
+    n = len(cell.segments)
+    assert cell.num_exc == cell.num_inh == n
+    assert len(cell.synapses.inputs) == 2 * n
+    for k, seg in enumerate(cell.dendritic_segments):
+        # synapses k and num_exc + k sit on segment k, which is where the table says
+        assert cell.synapses.excitatory[k].get_segment() == seg
+        assert cell.synapses.inhibitory[k].get_segment() == seg
+        assert seg.sec == cell.sections.dendrites[cell.segments.section[k]]
+        assert seg.x == pytest.approx(cell.segments.x[k])
+    n_basal = sum(s.nseg for s in cell.sections.basal)
+    assert all(cell.dendritic_segments[k].sec in cell.sections.basal for k in range(n_basal))
+    assert all(cell.dendritic_segments[k].sec in cell.sections.apical
+               for k in range(n_basal, n))
+    assert {syn.gmax_AMPA for syn in cell.synapses.excitatory} == {0.0004}
+    assert {syn.gmax_NMDA for syn in cell.synapses.excitatory} == {0.0004}
+    assert {syn.gmax for syn in cell.synapses.inhibitory} == {0.001}
+
+
+def test_ampa_only_build_removes_exactly_the_nmda_conductance(tmp_path: Path):
+    path = tmp_path / "tiny.swc"
+    path.write_text(_swc_text(TREE))
+    cell = build_cell(path, nmda=False)
+    assert {syn.gmax_NMDA for syn in cell.synapses.excitatory} == {0.0}
+    assert {syn.gmax_AMPA for syn in cell.synapses.excitatory} == {0.0004}
+    cell.set_nmda(True)
+    assert {syn.gmax_NMDA for syn in cell.synapses.excitatory} == {0.0004}
 
 
 def test_unknown_source_and_missing_morphology(tmp_path: Path):

@@ -392,3 +392,101 @@ def test_cpp_inference_equals_fused_training_path(dtype: torch.dtype) -> None:
     torch.testing.assert_close(y_cpp, y_ref.detach(), rtol=0, atol=tol)
     for a, b in zip(state_cpp, state_ref, strict=True):
         torch.testing.assert_close(a, b.detach(), rtol=0, atol=tol)
+
+
+def fast_kernel_here() -> bool:
+    from surrogates import cpp_scan
+
+    return cpp_available() and cpp_scan.inference_kernel(40, 20) == "avx2"
+
+
+needs_fast = pytest.mark.skipif(not fast_kernel_here(),
+                                reason="specialised kernel needs the C++ loops and AVX2/FMA")
+
+
+@needs_fast
+def test_fast_kernel_sizes() -> None:
+    """The specialised kernel covers hidden <= 64 and memory <= 32, float32 only."""
+    from surrogates import cpp_scan
+
+    assert cpp_scan.inference_kernel(64, 32) == "avx2"
+    assert cpp_scan.inference_kernel(1, 1) == "avx2"
+    assert cpp_scan.inference_kernel(65, 20) == "cpp"
+    assert cpp_scan.inference_kernel(40, 33) == "cpp"
+    assert cpp_scan.inference_kernel(40, 20, torch.float64) == "cpp"
+
+
+@needs_fast
+@pytest.mark.parametrize("silu", [False, True])
+def test_fast_activations_are_accurate(silu: bool) -> None:
+    """The kernel's own tanh and SiLU against float64, over the whole range, +-0 and NaN."""
+    from surrogates import cpp_scan
+
+    ext = cpp_scan.extension()
+    v = torch.cat([torch.linspace(-100.0, 100.0, 200_001), torch.logspace(-30, 1, 1001),
+                   -torch.logspace(-30, 1, 1001), torch.tensor([0.0, -0.0, float("nan")])])
+    got = ext.fast_activation(v, silu).double()
+    exact = torch.nn.functional.silu(v.double()) if silu else torch.tanh(v.double())
+    error = (got - exact).abs()[:-1]
+    assert float((error / exact.abs()[:-1].clamp_min(1e-30)).max()) < 4e-7  # relative
+    assert torch.isnan(got[-1]) and got[-3] == 0 and got[-2] == 0
+
+
+def fast_and_generic(model: Elm, x: torch.Tensor, cuts: tuple[int, ...],
+                     monkeypatch: pytest.MonkeyPatch) -> list[list[torch.Tensor]]:
+    """Outputs and final state of `model` over x cut into windows at `cuts` (state carried),
+    once by the specialised kernel and once by the generic loop."""
+    from surrogates import cpp_scan
+
+    results = []
+    for fast in (True, False):
+        monkeypatch.setattr(cpp_scan, "FAST_INFER", fast)
+        hidden, d_m = model.config.hidden, model.config.num_memory
+        assert cpp_scan.inference_kernel(hidden, d_m) == ("avx2" if fast else "cpp")
+        parts, state = [], None
+        with torch.no_grad():
+            for start, stop in zip((0, *cuts), (*cuts, x.shape[1]), strict=True):
+                y, state = model(x[:, start:stop], state, return_state=True)
+                parts.append(y)
+        results.append([torch.cat(parts, 1), *state])
+    return results
+
+
+@needs_fast
+@pytest.mark.parametrize(("name", "settings", "batch"), [
+    ("branch_elm", {}, 5),
+    ("branch_elm", {"update": "v2", "mlp_activation": "silu", "num_memory": 7}, 3),
+    ("branch_elm", {"num_memory": 32}, 1),
+    ("branch_elm", {"num_memory": 9, "mlp_hidden": 13}, 4),
+    ("elm", {"num_memory": 3}, 2),
+    ("elm", {"num_exc": 5, "num_inh": 4, "num_memory": 20, "mlp_activation": "silu"}, 7),
+])
+def test_fast_kernel_equals_generic_loop(name: str, settings: dict, batch: int,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Specialised kernel == generic C++ loop == definition: odd widths (padded lanes), odd
+    batches, state carried over windows of 1 step and odd lengths, non-binary and -0 inputs."""
+    torch.manual_seed(0)
+    model = perturbed(build(name, **settings))
+    x = spikes(batch, 700, width=model.config.num_inputs, rate=0.03)
+    x[0, 3, 1] = 2.5
+    x[-1, 10, :] = -0.0
+    fast, generic = fast_and_generic(model, x, (1, 2, 257, 600), monkeypatch)
+    assert fast[0].abs().max() > 0.1
+    for a, b in zip(fast, generic, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+    with torch.no_grad():
+        ref = step_by_step(model.tensors(), x)
+    torch.testing.assert_close(fast[0], ref, rtol=0, atol=1e-5)
+
+
+@needs_fast
+def test_fast_kernel_propagates_nan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A NaN input turns that row's outputs NaN from its step on, as in the generic loop."""
+    torch.manual_seed(0)
+    model = perturbed(build("branch_elm", num_memory=6))
+    x = spikes(2, 40)
+    x[1, 20, 100] = float("nan")
+    fast, generic = fast_and_generic(model, x, (), monkeypatch)
+    torch.testing.assert_close(fast[0], generic[0], rtol=0, atol=2e-6, equal_nan=True)
+    assert torch.isnan(fast[0][1, 20:]).all() and not torch.isnan(fast[0][0]).any()
+    assert not torch.isnan(fast[0][1, :20]).any()

@@ -56,14 +56,41 @@ def test_the_cell_settles_silently_at_rest(cell):
     assert len(rec.output_spike_times_ms) == 0
 
 
+def _rest(cell: Cell) -> tuple[float, float]:
+    """Soma and nexus voltage after a 2 s settle without input (Ih, and cai from its 5e-5 mM
+    start to the 1e-4 mM floor with tau 295 ms, have long settled by then)."""
+    rec = simulate(cell, *NO_INPUT, RunSettings(duration_ms=2000, cvode=True))
+    return float(rec.soma_voltage_mv[-1]), float(rec.nexus_voltage_mv[-1])
+
+
 @pytest.mark.xfail(strict=True, reason=(
-    "known gap (issue 3 stays open): the soma rests at -80.9 mV. With the reference sheet's "
-    "densities the soma + axon alone rest at -82 mV (somatic SK_E2 at resting Ca is 3x the "
-    "leak) and no tested geometry moved the soma by more than 1.1 mV"))
+    "known gap (issue 3 stays open): the soma rests at -80.9 mV (nexus -73.3 mV). The "
+    "mechanisms follow the published equations and the densities are the 5b variant's; made "
+    "isopotential the same cell rests at -75.8 mV, so the gap is electrotonic: soma and "
+    "basal trees (6.2 nS of leak to -90 mV) sit far from the Ih of the trunk and tuft. "
+    "Somatic SK_E2 accounts for 0.2 mV, a 2x thicker trunk for 2.4 mV (and then the bAP "
+    "pulse no longer fires); Hay 2011's own Ih and leak on this geometry rest at -77.0 mV"))
 def test_resting_potential(cell):
-    rec = simulate(cell, *NO_INPUT, RunSettings(duration_ms=1000))
-    rest = float(rec.soma_voltage_mv[-1])
-    print(f"\nrest: soma {rest:.2f} mV, nexus {rec.nexus_voltage_mv[-1]:.2f} mV")
+    rest, nexus = _rest(cell)
+    print(f"\nrest: soma {rest:.2f} mV, nexus {nexus:.2f} mV")
+    assert REST_BAND_MV[0] < rest < REST_BAND_MV[1]
+
+
+def test_the_hay_densities_alone_rest_in_band(cell):
+    """With axial resistance taken away the cell is one compartment, so its rest is set by
+    the published densities alone (leak to -90 mV against Ih to -45 mV): this must be Hay's
+    -75 +- 5 mV whatever the geometry does to the soma."""
+    sections = cell.sections.all()
+    ra = [sec.Ra for sec in sections]
+    try:
+        for sec in sections:
+            sec.Ra = 1.0
+        rest, nexus = _rest(cell)
+    finally:
+        for sec, value in zip(sections, ra, strict=True):
+            sec.Ra = value
+    print(f"\nisopotential rest: soma {rest:.2f} mV, nexus {nexus:.2f} mV")
+    assert abs(rest - nexus) < 0.5
     assert REST_BAND_MV[0] < rest < REST_BAND_MV[1]
 
 
@@ -134,48 +161,76 @@ def test_bac_firing(cell):
     assert both[-1] - both[0] < 40  # a burst, not a late second spike
 
 
-def _branch_response(cell: Cell, per_synapse: int, nmda: bool) -> tuple[float, float]:
-    """`per_synapse` synchronous events on each of the 7 excitatory synapses of one basal
-    terminal; peak and area (mV ms) of the depolarisation in the branch's middle."""
-    seg = cell.segments
-    terminal = 2  # dend[2]: a terminal of the first basal tree (nseg 7)
-    idx = np.flatnonzero(seg.section == terminal)
-    assert len(idx) == 7
-    probe = cell.dendritic_segments[idx[3]]
-    vec = h.Vector().record(probe._ref_v, 0.1)
-    cell.set_nmda(nmda)
-    syn = np.repeat(idx, per_synapse)
-    try:
-        simulate(cell, syn, np.full(len(syn), 20.0), RunSettings(duration_ms=150))
-    finally:
-        cell.set_nmda(True)
-    v = vec.as_numpy()
-    base = v[int(19 / 0.1)]
-    dv = v[int(20 / 0.1):] - base
-    return float(dv.max()), float(dv.clip(0).sum() * 0.1)
+#: NMDA test: n synchronous synapses clustered on one segment of a basal terminal. One
+#: NSAmpaNmda given n events is n identical synapses (its conductance is linear in the
+#: events; the Mg block acts on the summed conductance, as it would on n co-located ones).
+NMDA_AT_UM = 200.0
+NMDA_COUNTS = (10, 20, 30, 40, 50)
+NMDA_ONSET_MS, NMDA_WINDOW_MS = 30.0, 150.0
 
 
-def test_nmda_makes_basal_branch_supralinear(cell):
-    counts = (1, 2, 4, 6)  # events per synapse: 7, 14, 28, 42 synchronous inputs
-    ratios, peaks, areas = {}, {}, {}
+class _BasalBranch:
+    """The 7 segments of basal terminal dend[2] recorded every 0.1 ms; its local response is
+    the branch-mean depolarisation above a no-input run (which also removes the settling
+    from v_init), integrated over the window (mV ms) or taken at its peak (mV)."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+        rows = np.flatnonzero(cell.segments.section == 2)
+        assert len(rows) == 7 and not cell.sections.dendrites[2].children()
+        self.target = int(rows[np.argmin(abs(cell.segments.distance_um[rows] - NMDA_AT_UM))])
+        self.vecs = [h.Vector().record(cell.dendritic_segments[k]._ref_v, 0.1) for k in rows]
+        self.baseline = self._mean_trace(0, nmda=True)
+
+    def _mean_trace(self, n: int, nmda: bool) -> np.ndarray:
+        self.cell.set_nmda(nmda)
+        try:
+            simulate(self.cell, np.full(n, self.target), np.full(n, NMDA_ONSET_MS),
+                     RunSettings(duration_ms=int(NMDA_ONSET_MS + NMDA_WINDOW_MS)))
+        finally:
+            self.cell.set_nmda(True)
+        lo = int(NMDA_ONSET_MS / 0.1)
+        return np.mean([v.as_numpy() for v in self.vecs], axis=0)[lo:lo + int(NMDA_WINDOW_MS / 0.1)]
+
+    def response(self, n: int, nmda: bool) -> np.ndarray:
+        return self._mean_trace(n, nmda) - self.baseline
+
+
+def test_nmda_makes_a_basal_branch_supralinear(cell):
+    """Clustered input on a thin basal branch: without NMDA the local response grows less
+    and less with every added synapse (driving force shrinks); with NMDA, depolarisation
+    unblocks Mg and past a threshold each added synapse adds more than the ones before
+    (an NMDA spike: a plateau that outlasts the AMPA current)."""
+    branch = _BasalBranch(cell)
+    area, peak, plateau, marginal = {}, {}, {}, {}
     for nmda in (True, False):
-        responses = [_branch_response(cell, n, nmda) for n in counts]
-        areas[nmda] = [a for _, a in responses]
-        ratios[nmda] = [area / (n * responses[0][1]) for n, (_, area) in zip(counts, responses,
-                                                                            strict=True)]
-        peaks[nmda] = [p / (n * responses[0][0]) for n, (p, _) in zip(counts, responses,
-                                                                      strict=True)]
+        single = branch.response(1, nmda)
+        traces = [branch.response(n, nmda) for n in NMDA_COUNTS]
+        area[nmda] = np.array([single.sum() * 0.1, *(r.sum() * 0.1 for r in traces)])
+        peak[nmda] = np.array([single.max(), *(r.max() for r in traces)])
+        plateau[nmda] = traces[-1][int(20 / 0.1):int(40 / 0.1)].mean()  # 20-40 ms after
+        counts = np.array([1, *NMDA_COUNTS])
+        marginal[nmda] = np.diff(np.r_[0.0, area[nmda][1:]]) / np.diff(np.r_[0, NMDA_COUNTS])
         label = "AMPA+NMDA" if nmda else "AMPA only"
-        print(f"\n{label}: peaks {[round(p, 1) for p, _ in responses]} mV, "
-              f"areas {[round(a) for _, a in responses]} mV ms, area / linear sum "
-              f"{[round(r, 2) for r in ratios[nmda]]}, peak / linear sum "
-              f"{[round(r, 2) for r in peaks[nmda]]}")
-    # NMDA part of the local response (NMDA minus AMPA-only area) per unit of input
-    nmda_part = [(a - b) / n for n, a, b in zip(counts, areas[True], areas[False], strict=True)]
-    print(f"NMDA part of the area per event-per-synapse: {[round(x, 1) for x in nmda_part]}")
-    assert nmda_part[-1] > 3 * nmda_part[0]  # the NMDA component grows supralinearly
-    assert ratios[False][-1] < 0.8 and peaks[False][-1] < 0.6  # AMPA only: sublinear
-    assert ratios[True][-1] > ratios[False][-1] + 0.1
+        print(f"\n{label} at {cell.segments.distance_um[branch.target]:.0f} um, n = "
+              f"{counts.tolist()}: area {area[nmda].round(0).tolist()} mV ms, area / "
+              f"(n x single) {(area[nmda] / (counts * area[nmda][0])).round(2).tolist()}, peak "
+              f"{peak[nmda].round(1).tolist()} mV, area added per synapse "
+              f"{marginal[nmda].round(1).tolist()}, plateau {plateau[nmda]:.1f} mV")
+    counts = np.array([1, *NMDA_COUNTS])
+    # one synapse: NMDA is Mg-blocked at rest and adds little
+    assert area[True][0] < 1.2 * area[False][0]
+    # AMPA only: linear or sublinear, each added synapse adds less than the one before
+    assert np.all(area[False] <= counts * area[False][0] * 1.001)
+    assert np.all(peak[False] <= counts * peak[False][0] * 1.001)
+    assert np.all(np.diff(marginal[False]) < 0)
+    # AMPA+NMDA: the added response per synapse turns up past a threshold and ends far
+    # above its minimum, while the AMPA-only one keeps falling
+    low = int(np.argmin(marginal[True]))
+    assert marginal[True][low:].max() > 2.5 * marginal[True][low]
+    assert low < len(marginal[True]) - 1
+    assert area[True][-1] > 4 * area[False][-1]
+    assert plateau[True] > 30.0 > 10.0 > plateau[False]
 
 
 @pytest.mark.slow

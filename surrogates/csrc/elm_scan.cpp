@@ -15,6 +15,12 @@
 #include <emmintrin.h>
 #endif
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#define ELM_FAST_INFER 1  // the specialised AVX2 inference kernel, chosen at run time
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -277,17 +283,284 @@ torch::Tensor exp_filter(const torch::Tensor& p, const torch::Tensor& k, const t
   return z;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Specialised float32 inference for small models (H <= 64, D <= 32) on x86-64 CPUs with AVX2
+// and FMA, chosen at run time; everything else takes the generic `infer` loop below. Measured
+// on the NeuronIO Branch-ELM (d_m = 20): reading x (5 KB per step) is most of the time, and
+// the generic loop spends about as long again on scalar memory steps and std::tanh. Here the
+// state of one row (trace z, memory m) stays in vector registers for the whole sequence, the
+// weights are padded to whole 8-float vectors (the padding is zero, so padded lanes stay
+// zero), tanh and SiLU run 8 lanes at a time, matrix-vector sums are split over two
+// accumulators (so they round differently from the generic loop, within float precision), and
+// x is prefetched a few steps ahead, spread over the scan, so that the reads overlap the
+// arithmetic.
+
+#ifdef ELM_FAST_INFER
+#define ELM_AVX2 __attribute__((target("avx2,fma")))
+#define ELM_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
+
+constexpr int kMaxVecH = 8;  // H <= 64
+constexpr int kMaxVecD = 4;  // D <= 32
+constexpr int64_t kPrefetchSteps = 2;  // steps of x requested ahead of use
+
+bool cpu_has_avx2_fma() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+// e^y = 2^n (1 + p) with y = n ln2 + r, |r| <= ln2 / 2 and p = e^r - 1 from its Taylor series
+// up to r^7 (truncation < 6e-9 relative). Needs -87 <= y <= 87 so that 2^n is a normal float.
+// ln2 is split in two (Cody and Waite) so that r is exact.
+ELM_AVX2_INLINE void exp_parts(__m256 y, __m256& scale, __m256& p) {
+  const __m256 round = _mm256_set1_ps(12582912.0f);  // 1.5 * 2^23: adding it rounds to integer
+  const __m256 t = _mm256_fmadd_ps(y, _mm256_set1_ps(1.44269504088896341f), round);
+  const __m256 n = _mm256_sub_ps(t, round);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), y);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440054690583e-4f), r);
+  __m256 c = _mm256_set1_ps(1.0f / 5040.0f);
+  c = _mm256_fmadd_ps(c, r, _mm256_set1_ps(1.0f / 720.0f));
+  c = _mm256_fmadd_ps(c, r, _mm256_set1_ps(1.0f / 120.0f));
+  c = _mm256_fmadd_ps(c, r, _mm256_set1_ps(1.0f / 24.0f));
+  c = _mm256_fmadd_ps(c, r, _mm256_set1_ps(1.0f / 6.0f));
+  c = _mm256_fmadd_ps(c, r, _mm256_set1_ps(0.5f));
+  c = _mm256_fmadd_ps(c, r, _mm256_set1_ps(1.0f));
+  p = _mm256_mul_ps(c, r);
+  // t's low mantissa bits hold n; 2^n is (n + 127) in the exponent field.
+  const __m256i n_int = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(round));
+  scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n_int, _mm256_set1_epi32(127)),
+                                                23));
+}
+
+// tanh(x) = (1 - e) / (1 + e) with e = e^{-2|x|}, the sign put back; 1 - e is formed as
+// -(e - 1) from the parts above, so small |x| keeps its relative precision. |x| is capped at
+// 9, where tanh rounds to 1 in float; NaN stays NaN.
+ELM_AVX2_INLINE __m256 tanh8(__m256 x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 a = _mm256_min_ps(_mm256_set1_ps(9.0f), _mm256_andnot_ps(sign, x));
+  __m256 scale, p;
+  exp_parts(_mm256_mul_ps(a, _mm256_set1_ps(-2.0f)), scale, p);
+  const __m256 em1 = _mm256_fmadd_ps(scale, p, _mm256_sub_ps(scale, _mm256_set1_ps(1.0f)));
+  const __m256 t = _mm256_div_ps(_mm256_sub_ps(_mm256_setzero_ps(), em1),
+                                 _mm256_add_ps(_mm256_set1_ps(2.0f), em1));
+  return _mm256_or_ps(t, _mm256_and_ps(sign, x));
+}
+
+// silu(v) = v / (1 + e^{-v}), the exponent clamped to [-87, 87] (NaN stays NaN).
+ELM_AVX2_INLINE __m256 silu8(__m256 v) {
+  __m256 y = _mm256_sub_ps(_mm256_setzero_ps(), v);
+  y = _mm256_max_ps(_mm256_set1_ps(-87.0f), _mm256_min_ps(_mm256_set1_ps(87.0f), y));
+  __m256 scale, p;
+  exp_parts(y, scale, p);
+  const __m256 e = _mm256_fmadd_ps(scale, p, scale);
+  return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+ELM_AVX2_INLINE float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// Padded weights: every row is a whole number of 8-float vectors, the padding zero.
+struct FastWeights {
+  const float* w_in;  // [N, HP]
+  const float* b_in;  // [HP]
+  const float* kz;    // [HP]
+  const float* wqT;   // [D, HP]
+  const float* woT;   // [H, DP]
+  const float* bo;    // [DP]
+  const float* kappa;  // [DP]
+  const float* gain;   // [DP]
+  const float* w_y;    // [O, DP]
+  const float* b_y;    // [O]
+  int64_t H, D, O;
+};
+
+struct FastRows {
+  const float* x;
+  int64_t sb, st, N, steps;
+  float* z;  // [B, H], updated in place
+  float* m;  // [B, D], updated in place
+  float* y;  // [B, steps, O]
+};
+
+// z += x[e] * w_in[e] (rows of NH vectors).
+template <int NH>
+ELM_AVX2_INLINE void add_row(__m256* z, const float* x, const float* w_in, int64_t e) {
+  const __m256 v = _mm256_set1_ps(x[e]);
+  const float* w = w_in + e * 8 * NH;
+  for (int k = 0; k < NH; ++k) z[k] = _mm256_fmadd_ps(v, _mm256_load_ps(w + 8 * k), z[k]);
+}
+
+template <int NH, int ND>
+ELM_AVX2 void fast_infer_rows(const FastWeights& p, const FastRows& r, bool silu, int64_t lo,
+                              int64_t hi) {
+  constexpr int HP = 8 * NH, DP = 8 * ND;
+  const int64_t H = p.H, D = p.D, O = p.O, N = r.N, steps = r.steps;
+  alignas(32) float qs[DP];
+  alignas(32) float hs[HP];
+  alignas(32) float buf[HP > DP ? HP : DP];
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i magnitude = _mm256_set1_epi32(0x7fffffff);
+  for (int64_t b = lo; b < hi; ++b) {
+    __m256 z[NH], m[ND];
+    for (int k = 0; k < HP; ++k) buf[k] = k < H ? r.z[b * H + k] : 0.0f;
+    for (int k = 0; k < NH; ++k) z[k] = _mm256_load_ps(buf + 8 * k);
+    for (int d = 0; d < DP; ++d) buf[d] = d < D ? r.m[b * D + d] : 0.0f;
+    for (int c = 0; c < ND; ++c) m[c] = _mm256_load_ps(buf + 8 * c);
+    const float* xb = r.x + b * r.sb;
+    for (int64_t t = 0; t < steps; ++t) {
+      const float* xr = xb + t * r.st;
+      // The same columns kPrefetchSteps steps ahead (this row itself near the end).
+      const char* ahead = reinterpret_cast<const char*>(
+          xr + (t + kPrefetchSteps < steps ? kPrefetchSteps * r.st : 0));
+      // Trace: decay, then add the weight rows of the nonzero inputs.
+      for (int k = 0; k < NH; ++k) z[k] = _mm256_mul_ps(z[k], _mm256_load_ps(p.kz + 8 * k));
+      int64_t i = 0;
+      for (; i + 32 <= N; i += 32) {
+        _mm_prefetch(ahead + 4 * i, _MM_HINT_T0);  // two 64-byte lines per 32 floats,
+        _mm_prefetch(ahead + 4 * i + 64, _MM_HINT_T0);  // spread over the scan
+        const __m256 v0 = _mm256_loadu_ps(xr + i), v1 = _mm256_loadu_ps(xr + i + 8);
+        const __m256 v2 = _mm256_loadu_ps(xr + i + 16), v3 = _mm256_loadu_ps(xr + i + 24);
+        const __m256i any = _mm256_castps_si256(_mm256_or_ps(_mm256_or_ps(v0, v1),
+                                                             _mm256_or_ps(v2, v3)));
+        if (_mm256_testz_si256(any, magnitude)) continue;  // all 32 are +-0
+        uint32_t mask =
+            static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v0, zero, _CMP_NEQ_UQ))) |
+            static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v1, zero, _CMP_NEQ_UQ))) << 8 |
+            static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v2, zero, _CMP_NEQ_UQ))) << 16 |
+            static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v3, zero, _CMP_NEQ_UQ))) << 24;
+        for (; mask != 0; mask &= mask - 1) add_row<NH>(z, xr, p.w_in, i + __builtin_ctz(mask));
+      }
+      for (int64_t off = 4 * i; off < 4 * N; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+      for (; i < N; ++i)
+        if (xr[i] != 0.0f) add_row<NH>(z, xr, p.w_in, i);
+      // Memory step; two accumulators per vector halve the dependency chains.
+      __m256 q[ND];
+      for (int c = 0; c < ND; ++c) {
+        q[c] = _mm256_mul_ps(_mm256_load_ps(p.kappa + 8 * c), m[c]);
+        _mm256_store_ps(qs + 8 * c, q[c]);
+      }
+      __m256 a0[NH], a1[NH];
+      for (int k = 0; k < NH; ++k) {
+        a0[k] = _mm256_add_ps(z[k], _mm256_load_ps(p.b_in + 8 * k));
+        a1[k] = zero;
+      }
+      int64_t d = 0;
+      for (; d + 2 <= D; d += 2) {
+        const __m256 qa = _mm256_broadcast_ss(qs + d), qb = _mm256_broadcast_ss(qs + d + 1);
+        const float* wa = p.wqT + d * HP;
+        for (int k = 0; k < NH; ++k) {
+          a0[k] = _mm256_fmadd_ps(qa, _mm256_load_ps(wa + 8 * k), a0[k]);
+          a1[k] = _mm256_fmadd_ps(qb, _mm256_load_ps(wa + HP + 8 * k), a1[k]);
+        }
+      }
+      if (d < D) {
+        const __m256 qa = _mm256_broadcast_ss(qs + d);
+        for (int k = 0; k < NH; ++k)
+          a0[k] = _mm256_fmadd_ps(qa, _mm256_load_ps(p.wqT + d * HP + 8 * k), a0[k]);
+      }
+      for (int k = 0; k < NH; ++k) {
+        const __m256 pre = _mm256_add_ps(a0[k], a1[k]);
+        _mm256_store_ps(hs + 8 * k, silu ? silu8(pre) : _mm256_max_ps(zero, pre));
+      }
+      __m256 s0[ND], s1[ND];
+      for (int c = 0; c < ND; ++c) {
+        s0[c] = _mm256_load_ps(p.bo + 8 * c);
+        s1[c] = zero;
+      }
+      int64_t j = 0;
+      for (; j + 2 <= H; j += 2) {
+        const __m256 ha = _mm256_broadcast_ss(hs + j), hb = _mm256_broadcast_ss(hs + j + 1);
+        const float* wa = p.woT + j * DP;
+        for (int c = 0; c < ND; ++c) {
+          s0[c] = _mm256_fmadd_ps(ha, _mm256_load_ps(wa + 8 * c), s0[c]);
+          s1[c] = _mm256_fmadd_ps(hb, _mm256_load_ps(wa + DP + 8 * c), s1[c]);
+        }
+      }
+      if (j < H) {
+        const __m256 ha = _mm256_broadcast_ss(hs + j);
+        for (int c = 0; c < ND; ++c)
+          s0[c] = _mm256_fmadd_ps(ha, _mm256_load_ps(p.woT + j * DP + 8 * c), s0[c]);
+      }
+      for (int c = 0; c < ND; ++c)
+        m[c] = _mm256_fmadd_ps(_mm256_load_ps(p.gain + 8 * c),
+                               tanh8(_mm256_add_ps(s0[c], s1[c])), q[c]);
+      float* yo = r.y + (b * steps + t) * O;
+      for (int64_t o = 0; o < O; ++o) {
+        __m256 acc = _mm256_mul_ps(_mm256_load_ps(p.w_y + o * DP), m[0]);
+        for (int c = 1; c < ND; ++c)
+          acc = _mm256_fmadd_ps(_mm256_load_ps(p.w_y + o * DP + 8 * c), m[c], acc);
+        yo[o] = p.b_y[o] + hsum8(acc);
+      }
+    }
+    for (int k = 0; k < NH; ++k) _mm256_store_ps(buf + 8 * k, z[k]);
+    for (int64_t k = 0; k < H; ++k) r.z[b * H + k] = buf[k];
+    for (int c = 0; c < ND; ++c) _mm256_store_ps(buf + 8 * c, m[c]);
+    for (int64_t c = 0; c < D; ++c) r.m[b * D + c] = buf[c];
+  }
+}
+
+// t [R, C] copied into zeros [R, width], width >= C (rows of whole vectors, 64-byte aligned).
+torch::Tensor padded_rows(const torch::Tensor& t, int64_t width) {
+  auto out = torch::zeros({t.size(0), width}, t.options());
+  out.narrow(1, 0, t.size(1)).copy_(t);
+  return out;
+}
+
+using FastInferFn = void (*)(const FastWeights&, const FastRows&, bool, int64_t, int64_t);
+
+template <int NH, int ND>
+FastInferFn fast_infer_for_d(int nd) {
+  if constexpr (ND > kMaxVecD) {
+    return nullptr;
+  } else {
+    return nd == ND ? &fast_infer_rows<NH, ND> : fast_infer_for_d<NH, ND + 1>(nd);
+  }
+}
+
+template <int NH>
+FastInferFn fast_infer_for(int nh, int nd) {
+  if constexpr (NH > kMaxVecH) {
+    return nullptr;
+  } else {
+    return nh == NH ? fast_infer_for_d<NH, 1>(nd) : fast_infer_for<NH + 1>(nh, nd);
+  }
+}
+
+// The specialised kernel for hidden width H and memory width D, or nullptr.
+FastInferFn fast_infer_kernel(int64_t H, int64_t D) {
+  if (!cpu_has_avx2_fma() || H < 1 || D < 1 || H > 8 * kMaxVecH || D > 8 * kMaxVecD)
+    return nullptr;
+  return fast_infer_for<1>(static_cast<int>((H + 7) / 8), static_cast<int>((D + 7) / 8));
+}
+
+ELM_AVX2 void fast_activation_into(const float* in, float* out, int64_t n, bool silu) {
+  alignas(32) float tmp[8];
+  for (int64_t i = 0; i < n; i += 8) {
+    const int64_t len = std::min<int64_t>(8, n - i);
+    for (int64_t k = 0; k < 8; ++k) tmp[k] = k < len ? in[i + k] : 0.0f;
+    const __m256 v = _mm256_load_ps(tmp);
+    _mm256_store_ps(tmp, silu ? silu8(v) : tanh8(v));
+    for (int64_t k = 0; k < len; ++k) out[i + k] = tmp[k];
+  }
+}
+
+#endif  // ELM_FAST_INFER
+
 // Whole single-unit ELM for inference, no autograd: x [B, T, N] (any strides, last axis
 // contiguous) is projected by w_in [N, H] over its nonzero entries only, filtered
 // (z_t = kz z_{t-1} + x_t w_in, kz [H]), shifted by b_in [H], fed to the memory step and read
 // out by w_y [O, D], b_y [O]. State: z0 [B, H], m0 [B, D]. Returns y [B, T, O], z_T, m_T.
+// With allow_fast, float32 models small enough for the specialised kernel take it.
 std::vector<torch::Tensor> infer(const torch::Tensor& x, const torch::Tensor& w_in,
                                  const torch::Tensor& b_in, const torch::Tensor& kz,
                                  const torch::Tensor& z0, const torch::Tensor& m0,
                                  const torch::Tensor& kappa, const torch::Tensor& gain,
                                  const torch::Tensor& wqT, const torch::Tensor& woT,
                                  const torch::Tensor& bo, const torch::Tensor& w_y,
-                                 const torch::Tensor& b_y, bool silu) {
+                                 const torch::Tensor& b_y, bool silu, bool allow_fast) {
   TORCH_CHECK(x.device().is_cpu() && x.dim() == 3 && x.stride(2) == 1,
               "infer: x must be a CPU [B, T, N] tensor with a contiguous last axis");
   for (const auto* t : {&w_in, &b_in, &kz, &z0, &m0, &kappa, &gain, &wqT, &woT, &bo, &w_y, &b_y}) {
@@ -300,6 +573,28 @@ std::vector<torch::Tensor> infer(const torch::Tensor& x, const torch::Tensor& w_
   auto y = torch::empty({B, steps, O}, x.options());
   auto z_out = z0.clone();
   auto m_out = m0.clone();
+#ifdef ELM_FAST_INFER
+  const FastInferFn fast = allow_fast && x.scalar_type() == torch::kFloat
+                               ? fast_infer_kernel(H, D) : nullptr;
+  if (fast != nullptr) {
+    const int64_t HP = (H + 7) / 8 * 8, DP = (D + 7) / 8 * 8;
+    const auto w_p = padded_rows(w_in, HP), b_p = padded_rows(b_in.view({1, H}), HP);
+    const auto kz_p = padded_rows(kz.view({1, H}), HP), wq_p = padded_rows(wqT, HP);
+    const auto wo_p = padded_rows(woT, DP), bo_p = padded_rows(bo.view({1, D}), DP);
+    const auto kappa_p = padded_rows(kappa.view({1, D}), DP);
+    const auto gain_p = padded_rows(gain.view({1, D}), DP), wy_p = padded_rows(w_y, DP);
+    const FastWeights weights{w_p.data_ptr<float>(), b_p.data_ptr<float>(),
+                              kz_p.data_ptr<float>(), wq_p.data_ptr<float>(),
+                              wo_p.data_ptr<float>(), bo_p.data_ptr<float>(),
+                              kappa_p.data_ptr<float>(), gain_p.data_ptr<float>(),
+                              wy_p.data_ptr<float>(), b_y.data_ptr<float>(), H, D, O};
+    const FastRows rows{x.data_ptr<float>(), x.stride(0), x.stride(1), N, steps,
+                        z_out.data_ptr<float>(), m_out.data_ptr<float>(), y.data_ptr<float>()};
+    at::parallel_for(0, B, grain_for(8 * steps),
+                     [&](int64_t lo, int64_t hi) { fast(weights, rows, silu, lo, hi); });
+    return {y, z_out, m_out};
+  }
+#endif
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "infer", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
     const int64_t sb = x.stride(0), st = x.stride(1);
@@ -428,6 +723,28 @@ torch::Tensor project_grad(const torch::Tensor& offsets, const torch::Tensor& co
   return gw;
 }
 
+// Whether `infer` takes the specialised kernel for float32 models of this size here.
+bool fast_infer_available(int64_t H, int64_t D) {
+#ifdef ELM_FAST_INFER
+  return fast_infer_kernel(H, D) != nullptr;
+#else
+  return false;
+#endif
+}
+
+// The specialised kernel's tanh (silu = false) or SiLU, elementwise on a float32 tensor, for
+// tests of its accuracy.
+torch::Tensor fast_activation(const torch::Tensor& v, bool silu) {
+  check_cpu_contiguous(v, "fast_activation");
+  TORCH_CHECK(v.scalar_type() == torch::kFloat, "fast_activation: float32 only");
+  TORCH_CHECK(fast_infer_available(1, 1), "fast_activation: needs an x86-64 CPU with AVX2");
+  auto out = torch::empty_like(v);
+#ifdef ELM_FAST_INFER
+  fast_activation_into(v.data_ptr<float>(), out.data_ptr<float>(), v.numel(), silu);
+#endif
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
@@ -436,6 +753,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("scan_backward", &scan_backward, "memory recurrence, reverse-time adjoint");
   module.def("exp_filter", &exp_filter, "first-order filter along the leading axis");
   module.def("infer", &infer, "single-unit ELM inference over sparse inputs");
+  module.def("fast_infer_available", &fast_infer_available,
+             "whether infer has a specialised float32 kernel for hidden H, memory D");
+  module.def("fast_activation", &fast_activation, "the specialised kernel's tanh or SiLU");
   module.def("project", &project, "x @ w over the nonzero entries of x, and x as CSR");
   module.def("project_grad", &project_grad, "gradient of project with respect to w");
 }
