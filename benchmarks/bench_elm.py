@@ -7,7 +7,9 @@ per-step computation (routing, 4500 synapse traces, branch sums, MLP, memory, re
 PyTorch on the model's own parameters, timed at 2 and at 1 thread, the faster counted. Figures
 (CPU, 2 threads):
 - training step (forward + backward + Adam), batch 8 x 500 ms, Branch-ELM and ELM, d_m = 20;
-- inference, 32 simulations x 6000 ms, Branch-ELM d_m = 20, in 500 ms chunks carrying state;
+- inference, 32 simulations x 6000 ms, Branch-ELM d_m = 20, in 500 ms chunks carrying state
+  (the line names the loop that ran: avx2, the specialised kernel; cpp, the generic C++ loop;
+  torchscript);
 - the same on CUDA when a GPU is present (samples-ms per second).
 """
 
@@ -25,7 +27,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from surrogates import build  # noqa: E402
+from surrogates import build, cpp_scan  # noqa: E402
 from surrogates.elm import Elm  # noqa: E402
 from surrogates.elm_recurrence import TANH_GAIN, TANH_SLOPE, memory_coefficients  # noqa: E402
 
@@ -129,7 +131,7 @@ def bench_inference(device: str, sync: Callable[[], None], sims: int, steps: int
     model = build("branch_elm", num_memory=20).to(device).eval()
     x = spikes(sims, steps, device)
     with torch.no_grad():
-        fast = best_thread_count(lambda: model.predict(x, chunk_ms), 2, sync)
+        fast = best_thread_count(lambda: model.predict(x, chunk_ms), 5, sync)
         prefix = x[:, :1000]
         diff = float((model.predict(prefix, chunk_ms) - baseline_forward(model, prefix)
                       ).abs().max())
@@ -153,9 +155,10 @@ def report(device: str, sync: Callable[[], None], quick: bool) -> None:
               f" speed-up {base / fast:5.1f}x ({8 * train_ms / fast:,.0f} samples-ms/s)",
               flush=True)
     (fast, f_th), (base, b_th), diff = bench_inference(device, sync, sims, steps, 500)
-    print(f"[{device}] inference branch_elm d_m=20, {sims} x {steps} ms (500 ms chunks): fused "
-          f"{fast:6.2f} s ({f_th} thr), step-by-step {base:6.2f} s ({b_th} thr), speed-up "
-          f"{base / fast:5.1f}x ({sims * steps / fast:,.0f} samples-ms/s); max |fused - "
+    kernel = cpp_scan.inference_kernel(40, 20) if device == "cpu" else "torchscript"
+    print(f"[{device}] inference branch_elm d_m=20, {sims} x {steps} ms (500 ms chunks, {kernel} "
+          f"loop): fused {fast:6.2f} s ({f_th} thr), step-by-step {base:6.2f} s ({b_th} thr), "
+          f"speed-up {base / fast:5.1f}x ({sims * steps / fast:,.0f} samples-ms/s); max |fused - "
           f"step-by-step| over the first 1000 ms {diff:.1e}", flush=True)
 
 

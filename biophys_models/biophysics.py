@@ -96,7 +96,12 @@ def discretise(sections: Iterable[Any]) -> None:
 
 
 def apply_hay_biophysics(cell: CellSections) -> None:
-    """Insert and set every mechanism of the Hay model; call after `discretise`."""
+    """Insert and set every mechanism of the Hay model; call after `discretise`.
+
+    Apical rules use the path distance from soma(0.5). Hay's template measures from the 0 end
+    of the first apical section, which Import3d attaches at soma(0.5), so the two agree on
+    reconstructions; the generated trunk leaves from soma(1) and so counts 11 um of soma
+    (moving the rest by 0.07 mV)."""
     origin = cell.soma[0](0.5)
     for kind, secs in cell.by_kind().items():
         cm, g_pas = PASSIVE[kind]

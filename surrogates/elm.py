@@ -16,7 +16,10 @@ otherwise) the trace filter commutes with those linear maps and runs on the H-wi
 instead of the 4500-wide traces. Otherwise the traces are filtered at slot width (exact,
 slower). Only the memory path is sequential (`elm_recurrence.memory_scan`). With the C++
 loops built (`cpp_scan`), the input projection visits only the active inputs, and inference
-(no autograd, uniform tau_s, CPU) runs projection, trace, memory and readout in one loop.
+(no autograd, uniform tau_s, CPU) runs projection, trace, memory and readout in one loop; for
+float32 models with hidden <= 64 and d_m <= 32 (all published Branch-ELM sizes but d_m = 50,
+100) on a CPU with AVX2, that loop is a specialised kernel with the state in vector registers,
+limited by reading x.
 
 Parameter counts (trainable; tau_m fixed unless learn_tau_m adds d_m):
   Branch-ELM d_m=20, 45 x 100: w_s 4500 + MLP (65*40+40) + (40*20+20) + readout 42 = 8,002,
@@ -274,7 +277,8 @@ class Elm(Surrogate):
                    kappa_m: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, ElmState]:
         """Inference (no autograd, uniform tau_s) in one C++ loop: projection over the active
         inputs only, trace filter, memory and readout, step by step with the state in
-        registers; the same state layout as the fused path."""
+        registers; the same state layout as the fused path. Small float32 models take the
+        specialised kernel unless cpp_scan.FAST_INFER is off."""
         batch, hidden, d_m = x.shape[0], self.config.hidden, self.config.num_memory
         if x.stride(-1) != 1:
             x = x.contiguous()

@@ -425,11 +425,12 @@ def test_fast_activations_are_accurate(silu: bool) -> None:
     ext = cpp_scan.extension()
     v = torch.cat([torch.linspace(-100.0, 100.0, 200_001), torch.logspace(-30, 1, 1001),
                    -torch.logspace(-30, 1, 1001), torch.tensor([0.0, -0.0, float("nan")])])
-    got = ext.fast_activation(v, silu).double()
-    exact = torch.nn.functional.silu(v.double()) if silu else torch.tanh(v.double())
-    error = (got - exact).abs()[:-1]
-    assert float((error / exact.abs()[:-1].clamp_min(1e-30)).max()) < 4e-7  # relative
-    assert torch.isnan(got[-1]) and got[-3] == 0 and got[-2] == 0
+    got = ext.fast_activation(v, silu).double()[:-1]
+    exact = (torch.nn.functional.silu(v.double()) if silu else torch.tanh(v.double()))[:-1]
+    tiny = exact.abs() < 1e-35  # SiLU below -87, where its exponent is clamped
+    assert float(((got - exact).abs() / exact.abs())[~tiny].max()) < 4e-7  # relative
+    assert float(got[tiny].abs().max()) < 1e-35 and got[-2] == 0 and got[-1] == 0
+    assert torch.isnan(ext.fast_activation(torch.tensor([float("nan")]), silu)).all()
 
 
 def fast_and_generic(model: Elm, x: torch.Tensor, cuts: tuple[int, ...],
@@ -463,8 +464,9 @@ def fast_and_generic(model: Elm, x: torch.Tensor, cuts: tuple[int, ...],
 ])
 def test_fast_kernel_equals_generic_loop(name: str, settings: dict, batch: int,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Specialised kernel == generic C++ loop == definition: odd widths (padded lanes), odd
-    batches, state carried over windows of 1 step and odd lengths, non-binary and -0 inputs."""
+    """Specialised kernel == generic C++ loop == definition (in float64, from which both are
+    about as far as the float32 definition is): odd widths (padded lanes), odd batches, state
+    carried over windows of 1 step and odd lengths, non-binary and -0 inputs."""
     torch.manual_seed(0)
     model = perturbed(build(name, **settings))
     x = spikes(batch, 700, width=model.config.num_inputs, rate=0.03)
@@ -473,20 +475,25 @@ def test_fast_kernel_equals_generic_loop(name: str, settings: dict, batch: int,
     fast, generic = fast_and_generic(model, x, (1, 2, 257, 600), monkeypatch)
     assert fast[0].abs().max() > 0.1
     for a, b in zip(fast, generic, strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
     with torch.no_grad():
-        ref = step_by_step(model.tensors(), x)
-    torch.testing.assert_close(fast[0], ref, rtol=0, atol=1e-5)
+        exact = step_by_step(model.double().tensors(), x.double())
+    for y in (fast[0], generic[0]):
+        torch.testing.assert_close(y.double(), exact, rtol=0, atol=1e-5)
 
 
 @needs_fast
 def test_fast_kernel_propagates_nan(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A NaN input turns that row's outputs NaN from its step on, as in the generic loop."""
+    """A NaN input turns that row's outputs NaN from its step on, as in the definition
+    (torch.relu keeps NaN; both C++ loops do too)."""
     torch.manual_seed(0)
     model = perturbed(build("branch_elm", num_memory=6))
     x = spikes(2, 40)
     x[1, 20, 100] = float("nan")
     fast, generic = fast_and_generic(model, x, (), monkeypatch)
-    torch.testing.assert_close(fast[0], generic[0], rtol=0, atol=2e-6, equal_nan=True)
-    assert torch.isnan(fast[0][1, 20:]).all() and not torch.isnan(fast[0][0]).any()
-    assert not torch.isnan(fast[0][1, :20]).any()
+    with torch.no_grad():
+        ref = step_by_step(model.tensors(), x)
+    for y in (fast[0], generic[0]):
+        torch.testing.assert_close(y, ref, rtol=0, atol=1e-5, equal_nan=True)
+    assert torch.isnan(ref[1, 20:]).all() and not torch.isnan(ref[0]).any()
+    assert not torch.isnan(ref[1, :20]).any()

@@ -3,7 +3,8 @@
 Each check prints its figures (pytest -s shows them). The stimuli:
   * bAP: a 2 nA, 3 ms somatic current pulse, which fires exactly one AP;
   * distal input: an EPSC-shaped current (rise 0.5 ms, decay 5 ms, peak 1 nA) on the
-    apical trunk 750 um from the soma (in the Ca hot zone), 5 ms after the pulse onset.
+    apical trunk 750 um from the soma (in the Ca hot zone), 5 ms after the pulse onset;
+  * NMDA: 1 to 50 synchronous synapses on one segment of a basal terminal, 200 um out.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def _rest(cell: Cell) -> tuple[float, float]:
     "mechanisms follow the published equations and the densities are the 5b variant's; made "
     "isopotential the same cell rests at -75.8 mV, so the gap is electrotonic: soma and "
     "basal trees (6.2 nS of leak to -90 mV) sit far from the Ih of the trunk and tuft. "
-    "Somatic SK_E2 accounts for 0.2 mV, a 2x thicker trunk for 2.4 mV (and then the bAP "
-    "pulse no longer fires); Hay 2011's own Ih and leak on this geometry rest at -77.0 mV"))
+    "Somatic SK_E2 accounts for 0.2 mV; a 2x thicker trunk gains 2.4 mV, but already a "
+    "3.6 um trunk base stops the bAP pulse firing; Hay 2011's own Ih and leak (not the 5b "
+    "ones) on this geometry rest at -77.0 mV"))
 def test_resting_potential(cell):
     rest, nexus = _rest(cell)
     print(f"\nrest: soma {rest:.2f} mV, nexus {nexus:.2f} mV")

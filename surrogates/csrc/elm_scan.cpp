@@ -36,7 +36,7 @@ int64_t grain_for(int64_t steps) {
 template <typename T>
 inline T act(T v, bool silu) {
   if (silu) return v / (T(1) + std::exp(-v));
-  return v > T(0) ? v : T(0);
+  return v <= T(0) ? T(0) : v;  // NaN stays NaN, as in torch.relu
 }
 
 template <typename T>
