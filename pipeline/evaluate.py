@@ -240,7 +240,8 @@ def trace_name(k: int) -> str:
     return "traces.png" if k == 0 else f"traces_{k}.png"
 
 
-def write_outputs(out: Path, metrics: dict[str, Any], roc: SpikeScores, pred: Predictions,
+def write_outputs(out: Path, metrics: dict[str, Any], context: dict[str, Any],
+                  roc: SpikeScores, pred: Predictions,
                   label: str, num_traces: int, start_ms: int) -> list[str]:
     """Write every output under a temporary name, then rename them all (metrics.json last);
     an error on the way renames nothing. Returns the names written."""
@@ -254,7 +255,8 @@ def write_outputs(out: Path, metrics: dict[str, Any], roc: SpikeScores, pred: Pr
     traces = [trace_name(k) for k in range(min(num_traces, len(pred.sim_id)))]
     with ExitStack() as stack:
         tmp = {name: stack.enter_context(atomic_path(out / name))
-               for name in ["metrics.json", "roc.csv", "predictions.h5", "roc.png", *traces]}
+               for name in ["metrics.json", "evaluation.json", "roc.csv", "predictions.h5",
+                            "roc.png", *traces]}
         _write_predictions(tmp["predictions.h5"], pred, start_ms)
         _write_roc_csv(tmp["roc.csv"], roc.fpr, roc.tpr)
         save_roc({label: (roc.fpr, roc.tpr, roc.auc)}, tmp["roc.png"],
@@ -263,6 +265,8 @@ def write_outputs(out: Path, metrics: dict[str, Any], roc: SpikeScores, pred: Pr
             save_traces(time_ms, pred.true_soma_mv[k], pred.true_spikes[k],
                         {label: (pred.soma_mv[k], pred.spike_prob[k])}, tmp[name],
                         title=f"{label}: simulation {int(pred.sim_id[k])}")
+        tmp["evaluation.json"].write_text(json.dumps(context, indent=1) + "\n",
+                                          encoding="utf-8")
         tmp["metrics.json"].write_text(json.dumps(metrics, indent=1, allow_nan=False) + "\n",
                                        encoding="utf-8")
     # Traces of an earlier run with a larger --num-traces would no longer match.
@@ -311,14 +315,18 @@ def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = "best
     sim_ms_per_s = measure_speed(model, duration, protocol, torch_device)
     neuron_wall = data.manifest.neuron_wall_s_per_sim
     label = label or Path(model_dir).resolve().name
+    # metrics.json holds what `dvc metrics show` should tabulate (scores and the model's
+    # identity); evaluation.json the provenance, the protocol and the definitions.
     metrics: dict[str, Any] = {
-        "model": model.name, "label": label, "data": str(data.folder.resolve()),
-        "checkpoint": str(ckpt.resolve()), "num_params": model.num_params(),
+        "model": model.name, "label": label, "num_params": model.num_params(),
         **flat,
         "num_sims": len(pred.sim_id), "num_sims_dropped": dropped,
         "sim_ms_per_s": sim_ms_per_s,
         "speedup_vs_neuron": speedup_vs_neuron(sim_ms_per_s, duration, neuron_wall),
         "neuron_wall_s_per_sim": neuron_wall, "device": str(torch_device),
+    }
+    context: dict[str, Any] = {
+        "data": str(data.folder.resolve()), "checkpoint": str(ckpt.resolve()),
         "window_ms": protocol.window_ms, "burn_in_ms": protocol.burn_in_ms,
         "skip_ms": protocol.skip_ms, "max_spikes": protocol.max_spikes,
         "duration_ms": duration, "speed_batch": SPEED_BATCH,
@@ -329,7 +337,7 @@ def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = "best
                                              "neuron_wall_s_per_sim): against one NEURON "
                                              "process"},
     }
-    write_outputs(Path(out), metrics, roc, pred, label, num_traces, protocol.skip_ms)
+    write_outputs(Path(out), metrics, context, roc, pred, label, num_traces, protocol.skip_ms)
     print(f"{out}: {label} on {len(pred.sim_id)} simulations: spike AUC {flat['spike_auc']:.4f}"
           f", soma RMSE {flat['soma_rmse_mv']:.3f} mV (rescaled), "
           f"{sim_ms_per_s:,.0f} simulated ms/s")

@@ -239,7 +239,8 @@ def train(data: Path, model_name: str, out: Path, settings: TrainSettings,
         now = time.perf_counter()
         bar.update(1)
         bar.set_postfix(loss=f"{losses.total.item():.4f}",
-                        windows_s=f"{settings.batch_size / max(now - last_seen, 1e-9):.0f}")
+                        windows_s=f"{settings.batch_size / max(now - last_seen, 1e-9):.0f}",
+                        refresh=False)  # the bar redraws at its own pace
         last_seen = now
         due = progress.step % settings.val_every == 0 or progress.step == settings.steps
         if due:

@@ -139,7 +139,8 @@ def test_evaluate_scores_by_the_protocol(data: Path, model_dir: Path, tmp_path: 
                  *PROTOCOL]) == 0
     assert "spike AUC" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
-        "metrics.json", "predictions.h5", "roc.csv", "roc.png", "traces.png", "traces_1.png"]
+        "evaluation.json", "metrics.json", "predictions.h5", "roc.csv", "roc.png", "traces.png",
+        "traces_1.png"]
     metrics = json.loads((out / "metrics.json").read_text())
 
     # the spike filter, counted independently from the shards
@@ -199,15 +200,16 @@ def test_evaluate_scores_by_the_protocol(data: Path, model_dir: Path, tmp_path: 
     # identity, settings and speed
     assert metrics["model"] == "tcn" and metrics["label"] == "tcn-run"
     assert metrics["num_params"] == model.num_params()
-    assert Path(metrics["checkpoint"]) == (model_dir / "best.pt").resolve()
-    assert Path(metrics["data"]) == data.resolve()
-    assert (metrics["window_ms"], metrics["burn_in_ms"], metrics["skip_ms"],
-            metrics["max_spikes"], metrics["device"]) == (200, 50, 100, MAX_SPIKES, "cpu")
+    context = json.loads((out / "evaluation.json").read_text())
+    assert Path(context["checkpoint"]) == (model_dir / "best.pt").resolve()
+    assert Path(context["data"]) == data.resolve()
+    assert (context["window_ms"], context["burn_in_ms"], context["skip_ms"],
+            context["max_spikes"], metrics["device"]) == (200, 50, 100, MAX_SPIKES, "cpu")
     assert metrics["sim_ms_per_s"] > 0 and metrics["neuron_wall_s_per_sim"] == 2.0
     assert metrics["speedup_vs_neuron"] == pytest.approx(
         metrics["sim_ms_per_s"] / (DURATION / 2.0))
-    assert "rescaled" in metrics["definitions"]["soma_rmse_mv"]
-    assert "not rescaled" in metrics["definitions"]["soma_rmse_mv_raw"]
+    assert "rescaled" in context["definitions"]["soma_rmse_mv"]
+    assert "not rescaled" in context["definitions"]["soma_rmse_mv_raw"]
 
 
 def test_last_checkpoint_label_and_stale_traces(data: Path, model_dir: Path,
@@ -219,7 +221,8 @@ def test_last_checkpoint_label_and_stale_traces(data: Path, model_dir: Path,
                  str(out), "--checkpoint", "last", "--label", "my tcn", "--num-traces", "1",
                  *PROTOCOL]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["label"] == "my tcn" and metrics["checkpoint"].endswith("last.pt")
+    context = json.loads((out / "evaluation.json").read_text())
+    assert metrics["label"] == "my tcn" and context["checkpoint"].endswith("last.pt")
     assert metrics["num_sims"] == 8 and metrics["num_sims_dropped"] == 0  # 17 <= 24
     assert sorted(p.name for p in out.glob("traces*")) == ["traces.png"]
     assert not list(out.glob(".*"))  # no temporaries left
