@@ -26,6 +26,7 @@ STAGES: dict[str, str] = {
     "evaluate": "pipeline.evaluate",
     "report": "pipeline.report",
     "train": "pipeline.train",
+    "sweep": "pipeline.sweep",
 }
 
 

@@ -31,7 +31,6 @@ LOG_COLUMNS = ("step", "loss", "spike_loss", "soma_loss", "lr", "val_loss", "val
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = TrainSettings()
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",
                         help="sharded data set root holding DIR/train and DIR/valid")
     parser.add_argument("--model", required=True, metavar="NAME",
@@ -49,8 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-at", type=int, default=None, metavar="STEP",
                         help="checkpoint after this step and exit; continue later with "
                              "--resume (for time-limited cluster jobs)")
-    # Each setting also answers to its params.yaml spelling (--batch_size), which is what
-    # dvc.yaml's ${train} expands to.
+    add_settings_arguments(parser)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainSettings field. Each also answers to its params.yaml spelling
+    (--batch_size), which is what dvc.yaml's ${train} expands to."""
+    defaults = TrainSettings()
     for name in TrainSettings.names():
         default = getattr(defaults, name)
         spellings = [f"--{name.replace('_', '-')}"] + (["--" + name] if "_" in name else [])
@@ -128,13 +132,16 @@ def model_settings_for_data(name: str, settings: dict[str, Any], train_dir: Path
             raise UserError("--set", f"{key}={full[key]} does not match the data set "
                                      f"({train_dir} has {key} = {value})")
         full[key] = value
-    if name == "branch_elm" and full.get("routing") == "morphology" \
-            and "segment_branch" not in full:
+    # Models grouping synapses by real dendritic branches need every segment's branch id.
+    wants_branches = {"branch_elm": full.get("routing") == "morphology",
+                      "elm_network": float(full.get("branch_bias", 0.0)) > 0}
+    if wants_branches.get(name, False) and "segment_branch" not in full:
         with ShardReader(data.shard_paths[0]) as reader:
             segments = reader.segments
         if segments is None:
-            raise UserError(train_dir, "morphology routing needs segments/branch, which this "
-                                       "data set does not have (NeuronIO files carry none)")
+            raise UserError(train_dir, f"{name} with these settings needs segments/branch, "
+                                       f"which this data set does not have (NeuronIO files "
+                                       f"carry none)")
         full["segment_branch"] = [int(b) for b in segments.branch]
     return full
 

@@ -1,0 +1,203 @@
+"""The pure parts of the parameter-budget sweep: the grid of (N, k_e, k_c) that spends a
+budget, the Pareto frontier, power-law fits with confidence intervals, and the tables.
+
+No I/O here: `pipeline/sweep.py` runs the points and writes the files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from surrogates.elm_network import connection_counts, param_budget, unit_params
+
+DEFAULT_UNITS = (1, 4, 16, 64, 256, 1024, 4096)
+DEFAULT_COMPLEXITIES = (1, 2, 4, 8, 16, 32)
+DEFAULT_TOLERANCE = 0.1
+DEFAULT_MIN_CONNECTIVITY = 4
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One network of the sweep: the budget it spends and its (N, k_e, k_c)."""
+
+    budget: int
+    num_units: int
+    complexity: int
+    connectivity: int
+    params: int
+
+    @property
+    def name(self) -> str:
+        return f"N{self.num_units}_ke{self.complexity}_kc{self.connectivity}"
+
+
+def parse_budgets(text: str) -> list[int]:
+    """'1e3,1e4' -> [1000, 10000]; each budget an integer count of at least 100."""
+    budgets = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"{part.strip()!r} is not a number") from None
+        if not math.isfinite(value) or value < 100 or value != round(value):
+            raise ValueError(f"{part.strip()!r}: a budget must be a whole number >= 100")
+        budgets.append(int(round(value)))
+    if len(set(budgets)) != len(budgets):
+        raise ValueError("a budget is listed twice")
+    return sorted(budgets)
+
+
+def parse_sizes(text: str) -> list[int]:
+    """'1,4,16' -> [1, 4, 16]; each a positive integer."""
+    try:
+        sizes = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise ValueError(f"{text!r} is not a comma-separated list of integers") from None
+    if not sizes or sizes[0] < 1:
+        raise ValueError(f"{text!r}: sizes must be >= 1")
+    return sizes
+
+
+def budget_grid(budget: int, units: Iterable[int], complexities: Iterable[int],
+                num_inputs: int, recurrent_fraction: float,
+                tolerance: float = DEFAULT_TOLERANCE,
+                min_connectivity: int = DEFAULT_MIN_CONNECTIVITY,
+                learn_tau_m: bool = False) -> list[GridPoint]:
+    """Every (N, k_e) of the grid whose remaining budget per unit gives a valid k_c.
+
+    k_c = round((P - 2) / N - c(k_e)), c the unit's own parameters, capped at what a unit
+    can read (num_inputs + N - 1); the point is kept when k_c >= min_connectivity and the
+    network's exact count lies within `tolerance` of P.
+    """
+    points = []
+    for n in sorted(set(units)):
+        for k_e in sorted(set(complexities)):
+            own = unit_params(k_e, 0, learn_tau_m)
+            k_c = min(math.floor((budget - 2) / n - own + 0.5), num_inputs + n - 1)
+            if k_c < min_connectivity:
+                continue
+            try:
+                connection_counts(num_inputs, n, k_c, recurrent_fraction)
+            except ValueError:
+                continue
+            params = param_budget(n, k_e, k_c, learn_tau_m)
+            if abs(params - budget) <= tolerance * budget:
+                points.append(GridPoint(budget, n, k_e, k_c, params))
+    return points
+
+
+def pareto_frontier(params: Sequence[float], score: Sequence[float]) -> list[int]:
+    """Indices of the points no other point beats with as few or fewer parameters, by
+    increasing parameter count; NaN scores never count."""
+    order = sorted((p, -s, i) for i, (p, s) in enumerate(zip(params, score, strict=True))
+                   if math.isfinite(s))
+    frontier, best = [], -math.inf
+    for _, neg_score, index in order:
+        if -neg_score > best:
+            frontier.append(index)
+            best = -neg_score
+    return frontier
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """y = prefactor * x^exponent, fitted on log-log axes; the interval is the CONFIDENCE
+    t-interval of the slope (NaN with fewer than 3 points)."""
+
+    exponent: float
+    low: float
+    high: float
+    prefactor: float
+    num_points: int
+    r_squared: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.prefactor * np.asarray(x, dtype=np.float64) ** self.exponent
+
+    def describe(self, digits: int = 3) -> str:
+        interval = ("no interval from fewer than 3 points" if not math.isfinite(self.low)
+                    else f"{CONFIDENCE:.0%} CI [{self.low:.{digits}f}, {self.high:.{digits}f}]")
+        return f"{self.exponent:.{digits}f} ({interval}; {self.num_points} points)"
+
+
+def fit_power_law(x: Sequence[float], y: Sequence[float]) -> PowerLaw:
+    """Least squares of log y on log x (scipy linregress); x and y must be > 0."""
+    lx, ly = np.log(np.asarray(x, dtype=np.float64)), np.log(np.asarray(y, dtype=np.float64))
+    if len(lx) < 2 or not (np.all(np.isfinite(lx)) and np.all(np.isfinite(ly))):
+        raise ValueError("a power-law fit needs at least 2 points with positive x and y")
+    if np.ptp(lx) == 0:
+        raise ValueError("a power-law fit needs at least 2 different x")
+    fit = stats.linregress(lx, ly)
+    low = high = math.nan
+    if len(lx) >= 3:
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(lx) - 2) * fit.stderr
+        low, high = fit.slope - half, fit.slope + half
+    return PowerLaw(float(fit.slope), float(low), float(high), float(math.exp(fit.intercept)),
+                    len(lx), float(fit.rvalue ** 2))
+
+
+def optimum_per_budget(rows: Sequence[Mapping[str, Any]], key: str = "spike_auc"
+                       ) -> dict[int, Mapping[str, Any]]:
+    """The row with the highest `key` of every budget (rows without a finite value skipped)."""
+    best: dict[int, Mapping[str, Any]] = {}
+    for row in rows:
+        value = row.get(key)
+        if value is None or not math.isfinite(value):
+            continue
+        budget = int(row["budget"])
+        if budget not in best or value > best[budget][key]:
+            best[budget] = row
+    return dict(sorted(best.items()))
+
+
+def direction(values: Sequence[float]) -> str:
+    """'grows', 'shrinks', 'stays' or 'no monotone trend' along a sequence."""
+    steps = np.diff(np.asarray(values, dtype=np.float64))
+    if len(steps) == 0 or np.all(steps == 0):
+        return "stays"
+    if np.all(steps >= 0):
+        return "grows"
+    if np.all(steps <= 0):
+        return "shrinks"
+    return "no monotone trend"
+
+
+PHRASES = {"grows": "grows", "shrinks": "shrinks", "stays": "stays the same",
+           "no monotone trend": "moves without a monotone trend"}
+
+
+def answer(optima: Mapping[int, Mapping[str, Any]]) -> str:
+    """Whether the optimum moves towards more and more complex neurons as the budget grows."""
+    if len(optima) < 2:
+        return "Needs at least two budgets with a scored point."
+    units = direction([row["num_units"] for row in optima.values()])
+    complexity = direction([row["complexity"] for row in optima.values()])
+    both = (f"from budget to budget the optimum's number of units {PHRASES[units]} and its "
+            f"complexity {PHRASES[complexity]}")
+    verdict = ("Yes" if units == complexity == "grows" else
+               "Partly" if "grows" in (units, complexity) else "No")
+    return f"{verdict}: {both}, on this data and with this training."
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                   labels: Mapping[str, str] | None = None) -> str:
+    """A GitHub markdown table of `columns` of `rows`, headed by `labels` where given."""
+    labels = labels or {}
+    lines = ["| " + " | ".join(labels.get(c, c) for c in columns) + " |",
+             "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(format_value(row.get(c, "")) for c in columns) + " |"
+              for row in rows]
+    return "\n".join(lines)
