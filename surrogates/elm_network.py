@@ -31,11 +31,9 @@ over units; `step_by_step` is the per-unit, per-step definition it must reproduc
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -52,6 +50,7 @@ from surrogates.elm_recurrence import (
     TANH_SLOPE,
     exp_filter,
     memory_coefficients,
+    one_cpu_thread,
 )
 from surrogates.errors import ModelError
 
@@ -344,21 +343,6 @@ def _scripted() -> dict[str, torch.jit.ScriptFunction]:
         return {fn.__name__: torch.jit.script(fn) for fn in (_forward_loop, _backward_loop)}
 
 
-@contextlib.contextmanager
-def _loop_threads(device: torch.device, work: int) -> Iterator[None]:
-    """One CPU thread for a loop of small ops: they gain nothing from more, and on a busy
-    machine a thread team waiting for a descheduled peer stalls every step (measured: 30x)."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1 or work > SMALL_STEP:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 class _NetworkScan(torch.autograd.Function):
     """The layer's recurrence with a hand-written backward: the forward keeps only o, u and
     m; the backward recomputes the rest for all steps at once and runs one adjoint loop."""
@@ -369,7 +353,7 @@ class _NetworkScan(torch.autograd.Function):
                 w_u: torch.Tensor, b_in: torch.Tensor, wq: torch.Tensor, wo: torch.Tensor,
                 bo: torch.Tensor, out: torch.Tensor, rec_src: torch.Tensor,
                 w_rec: torch.Tensor, silu: bool) -> torch.Tensor:
-        with _loop_threads(ext.device, ext.shape[1] * ext.shape[2] * w_u.shape[1]):
+        with one_cpu_thread(ext.device, ext.shape[1] * ext.shape[2] * w_u.shape[1] <= SMALL_STEP):
             o, u, m = _scripted()["_forward_loop"](
                 ext.contiguous(), kappa.unsqueeze(1), gain.unsqueeze(1), w_u.unsqueeze(1),
                 b_in.unsqueeze(1), wq.transpose(1, 2).contiguous(),
@@ -398,7 +382,7 @@ class _NetworkScan(torch.autograd.Function):
             h, act_grad = torch.relu(pre), (pre > 0).to(pre.dtype)
         th = torch.tanh(torch.baddbmm(bo.unsqueeze(1), h, wo.transpose(1, 2)))   # [N, TB, D]
         tanh_grad = gain.unsqueeze(1) * (1 - th * th)
-        with _loop_threads(o.device, n * batch * w_u.shape[1]):
+        with one_cpu_thread(o.device, n * batch * w_u.shape[1] <= SMALL_STEP):
             go, gm, gpre, gu, grad_w_rec = _scripted()["_backward_loop"](
                 grad_o.contiguous(), tanh_grad.view(n, steps, batch, d_m),
                 act_grad.view(n, steps, batch, -1), o_prev, kappa.unsqueeze(1),

@@ -100,11 +100,11 @@ def _scripted() -> dict[str, torch.jit.ScriptFunction]:
 
 
 @contextlib.contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run a loop of tiny ops on one thread: they gain nothing from more, and on a busy
-    machine an OpenMP team waiting for a descheduled peer can stall every step."""
+def one_cpu_thread(device: torch.device, small: bool = True) -> Iterator[None]:
+    """Run a loop of tiny ops on one thread (when `small`): they gain nothing from more, and
+    on a busy machine an OpenMP team waiting for a descheduled peer can stall every step."""
     threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
+    if device.type != "cpu" or threads == 1 or not small:
         yield
         return
     torch.set_num_threads(1)
@@ -115,7 +115,7 @@ def _one_cpu_thread(device: torch.device) -> Iterator[None]:
 
 
 def _run(name: str, first: torch.Tensor, *rest: torch.Tensor | bool) -> Any:
-    with _one_cpu_thread(first.device):
+    with one_cpu_thread(first.device):
         return _scripted()[name](first, *rest)
 
 
