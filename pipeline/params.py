@@ -83,6 +83,18 @@ SCHEMA: dict[str, Any] = _obj({
         "num_traces": _int(),
         "device": _DEVICE,
     }),
+    # The ELM-network budget sweep (docs/elm-network.md); no budgets: the stage writes an
+    # empty sweep and the report says so. A budget may be a number or text such as "1e5".
+    "sweep": _obj({
+        "budgets": {"type": "array", "items": {"type": ["number", "string"]}},
+        "units": {"type": "array", "minItems": 1, "items": _int(1)},
+        "complexities": {"type": "array", "minItems": 1, "items": _int(1)},
+        "steps": _int(1),
+        "val_every": _int(1),
+        "eval_split": {"enum": ["test", "valid"]},
+        "workers": _int(0),
+        "device": _DEVICE,
+    }),
     "models": {"type": "array", "minItems": 1, "items": _obj({
         "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
         "model": {"type": "string"},
@@ -126,6 +138,14 @@ def _check_cross_fields(params: dict[str, Any]) -> list[tuple[str, str]]:
         problems.append(("evaluate.burn_in_ms", "must be shorter than evaluate.window_ms"))
     if params["simulate"]["duration_ms"] <= evaluate["skip_ms"]:
         problems.append(("evaluate.skip_ms", "leaves nothing of simulate.duration_ms"))
+    budgets = params["sweep"]["budgets"]
+    if budgets:
+        from pipeline.sweep_analysis import parse_budgets
+
+        try:
+            parse_budgets(",".join(str(b) for b in budgets))
+        except ValueError as err:
+            problems.append(("sweep.budgets", str(err)))
     names = [m["name"] for m in params["models"]]
     known = model_names()
     for k, entry in enumerate(params["models"]):

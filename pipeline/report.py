@@ -4,7 +4,9 @@ Reads any number of folders written by `neurosurrogate evaluate` and writes repo
 (with the figures as PNG files beside it) and a self-contained report.html (figures
 embedded, no external resources) into --out. Models are ranked by spike AUC, then by
 soma RMSE. The published NeuronIO figures are drawn for context only: they were measured
-on the published test set, not on ours.
+on the published test set, not on ours. With --sweep, a section reads the ELM-network
+budget sweep written by `neurosurrogate sweep`: the optimum per budget, the frontier's
+power law and whether the optimum moves towards more and more complex neurons.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline.atomic import atomic_path
 from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    from pipeline.sweep_analysis import Analysis
 
 METRICS_NAME = "metrics.json"
 ROC_NAME = "roc.csv"
@@ -53,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluation folders written by `neurosurrogate evaluate`")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="output folder; receives report.md, report.html and the figures")
+    parser.add_argument("--sweep", type=Path, default=None, metavar="DIR",
+                        help="a folder written by `neurosurrogate sweep`, analysed in its own "
+                             "section")
 
 
 # ---------------------------------------------------------------- reading evaluations
@@ -302,9 +310,62 @@ def html_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 @dataclass(frozen=True)
 class ReportFigure:
-    name: str  # key of FIGURES
+    name: str  # a key of FIGURES, or sweep_frontier / sweep_plane_<budget>
     title: str
     caption: str
+
+    @property
+    def file(self) -> str:
+        return FIGURES.get(self.name, f"{self.name}.png")
+
+
+@dataclass(frozen=True)
+class SweepSection:
+    """The report's reading of an ELM-network sweep (sweep.md has every point)."""
+
+    before: list[str]  # paragraphs before the table
+    table: tuple[tuple[str, ...], list[tuple[str, ...]]] | None
+    after: list[str]  # paragraphs after it
+    items: list[str]  # a bulleted list closing the text
+    figures: list[ReportFigure]
+    analysis: Analysis | None  # what the figures draw
+
+
+SWEEP_TITLE = "ELM network: splitting a parameter budget"
+SWEEP_COLUMNS = ("budget", "N", "k_e", "k_c", "parameters", "AUC", "RMSE (mV, rescaled)")
+
+
+def sweep_section(rows: Sequence[dict[str, Any]], folder: Path) -> SweepSection:
+    """Optimum per budget, the frontier's power law and the answer to whether the optimum
+    moves towards more and more complex neurons."""
+    from pipeline.sweep import NO_BUDGETS
+    from pipeline.sweep_analysis import analyse, answer, fit_sentence, trend_lines
+
+    if not rows:
+        return SweepSection([NO_BUDGETS], None, [], [], [], None)
+    result = analyse(list(rows))
+    scored = sum(math.isfinite(r["spike_auc"]) for r in rows)
+    budgets = sorted({int(r["budget"]) for r in rows})
+    intro = (f"elm_network, N units of complexity k_e reading k_c sources each, at "
+             f"{len(budgets)} parameter budget(s) ({', '.join(f'{b:,}' for b in budgets)}): "
+             f"{scored} of {len(rows)} points scored on the sweep's evaluation split "
+             f"(every point: {folder / 'sweep.md'}). One training run per point, so AUC "
+             f"differences of a few 1e-3 are noise.")
+    table = (SWEEP_COLUMNS, [
+        (f"{budget:,}", str(r["num_units"]), str(r["complexity"]), str(r["connectivity"]),
+         f"{r['params']:,}", _fmt(r["spike_auc"], 4), _fmt(r["soma_rmse_mv"], 3))
+        for budget, r in result.optima.items()])
+    figures = [ReportFigure(
+        "sweep_frontier", "Spike AUC against parameters, every sweep point",
+        "Coloured by budget; black: the Pareto frontier (no point with as few or fewer "
+        "parameters scores higher); red: its power law, a line on the log-log right panel.")]
+    figures += [ReportFigure(
+        f"sweep_plane_{budget}", f"The (N, k_e) plane at {budget:,} parameters",
+        "Spike AUC of every point; k_c spends the rest of the budget; the best is ringed.")
+        for budget in budgets]
+    return SweepSection([intro, "The optimum of every budget (highest spike AUC):"], table,
+                        [fit_sentence(result), answer(result.optima)], trend_lines(result),
+                        figures, result)
 
 
 def report_figures(trace_sim: int | None) -> list[ReportFigure]:
@@ -335,14 +396,29 @@ INTRO = ("Models are ranked by spike AUC, then by soma RMSE. RMSE and explained 
          "surrogate's, per simulated second.")
 
 
+def _markdown_figure(fig: ReportFigure, level: str) -> list[str]:
+    return [f"{level} {fig.title}", "", f"![{fig.title}]({fig.file})", "", fig.caption, ""]
+
+
 def render_markdown(ranked: Sequence[Evaluation], figures: Sequence[ReportFigure],
-                    notes: Sequence[str]) -> str:
+                    notes: Sequence[str], sweep: SweepSection | None = None) -> str:
     parts = ["# Surrogate comparison", "", INTRO, "",
              markdown_table(COLUMNS, table_rows(ranked)), ""]
     parts += [f"> {note}\n" for note in notes]
     for fig in figures:
-        parts += [f"## {fig.title}", "", f"![{fig.title}]({FIGURES[fig.name]})", "",
-                  fig.caption, ""]
+        parts += _markdown_figure(fig, "##")
+    if sweep is not None:
+        parts += [f"## {SWEEP_TITLE}", ""]
+        for paragraph in sweep.before:
+            parts += [paragraph, ""]
+        if sweep.table is not None:
+            parts += [markdown_table(*sweep.table), ""]
+        for paragraph in sweep.after:
+            parts += [paragraph, ""]
+        if sweep.items:
+            parts += [*(f"- {item}" for item in sweep.items), ""]
+        for fig in sweep.figures:
+            parts += _markdown_figure(fig, "###")
     parts += ["## Details", "", markdown_table(DETAIL_COLUMNS, detail_rows(ranked)), ""]
     return "\n".join(parts)
 
@@ -363,8 +439,16 @@ figcaption { color: #555; font-size: 0.9em; margin-top: 0.4em; }
 """
 
 
+def _html_figure(fig: ReportFigure, image: bytes, level: str) -> list[str]:
+    data = base64.b64encode(image).decode("ascii")
+    return [f"<{level}>{html.escape(fig.title)}</{level}>", "<figure>",
+            f'<img alt="{html.escape(fig.title)}" src="data:image/png;base64,{data}">',
+            f"<figcaption>{html.escape(fig.caption)}</figcaption>", "</figure>"]
+
+
 def render_html(ranked: Sequence[Evaluation], figures: Sequence[ReportFigure],
-                images: dict[str, bytes], notes: Sequence[str]) -> str:
+                images: dict[str, bytes], notes: Sequence[str],
+                sweep: SweepSection | None = None) -> str:
     """One file with everything inline (figures as data URIs), to mail or archive alone."""
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              "<title>Surrogate comparison</title>", f"<style>{CSS}</style>", "</head>",
@@ -372,10 +456,18 @@ def render_html(ranked: Sequence[Evaluation], figures: Sequence[ReportFigure],
              html_table(COLUMNS, table_rows(ranked))]
     parts += [f'<p class="note">{html.escape(note)}</p>' for note in notes]
     for fig in figures:
-        data = base64.b64encode(images[fig.name]).decode("ascii")
-        parts += [f"<h2>{html.escape(fig.title)}</h2>", "<figure>",
-                  f'<img alt="{html.escape(fig.title)}" src="data:image/png;base64,{data}">',
-                  f"<figcaption>{html.escape(fig.caption)}</figcaption>", "</figure>"]
+        parts += _html_figure(fig, images[fig.name], "h2")
+    if sweep is not None:
+        parts.append(f"<h2>{html.escape(SWEEP_TITLE)}</h2>")
+        parts += [f"<p>{html.escape(p)}</p>" for p in sweep.before]
+        if sweep.table is not None:
+            parts.append(html_table(*sweep.table))
+        parts += [f"<p>{html.escape(p)}</p>" for p in sweep.after]
+        if sweep.items:
+            parts += ["<ul>", *(f"<li>{html.escape(item)}</li>" for item in sweep.items),
+                      "</ul>"]
+        for fig in sweep.figures:
+            parts += _html_figure(fig, images[fig.name], "h3")
     details = html_table(DETAIL_COLUMNS, detail_rows(ranked)).replace(
         "<table>", '<table class="details">', 1)
     parts += ["<h2>Details</h2>", details, "</body>", "</html>", ""]
@@ -383,6 +475,18 @@ def render_html(ranked: Sequence[Evaluation], figures: Sequence[ReportFigure],
 
 
 # ---------------------------------------------------------------- the stage
+
+
+def draw_sweep_figures(rows: Sequence[dict[str, Any]], analysis: Analysis,
+                       paths: dict[str, Path]) -> None:
+    """The sweep's frontier and one (N, k_e) plane per budget, to paths[figure name]."""
+    from pipeline import plots
+
+    rows = list(rows)
+    plots.save_frontier(rows, analysis, paths["sweep_frontier"])
+    for budget in sorted({int(r["budget"]) for r in rows}):
+        plots.save_plane([r for r in rows if r["budget"] == budget], budget,
+                         paths[f"sweep_plane_{budget}"])
 
 
 def draw_figures(ranked: Sequence[Evaluation], trace_sim: int | None,
@@ -412,12 +516,17 @@ def draw_figures(ranked: Sequence[Evaluation], trace_sim: int | None,
                       title=f"simulation {trace_sim}: predictions against NEURON")
 
 
-def build_report(folders: Sequence[Path], out: Path) -> tuple[list[Evaluation], Path, Path]:
+def build_report(folders: Sequence[Path], out: Path, sweep_dir: Path | None = None
+                 ) -> tuple[list[Evaluation], Path, Path]:
     """Write the report; return the ranked evaluations and the paths of report.md and
-    report.html. Nothing is written unless every evaluation reads cleanly, and every file
-    is written under a temporary name and renamed only once all are done, so a failing
-    run leaves an earlier report whole."""
+    report.html. Nothing is written unless every input reads cleanly, and every file is
+    written under a temporary name and renamed only once all are done, so a failing run
+    leaves an earlier report whole."""
+    from pipeline.sweep import read_points
+
     ranked = rank(load_evaluations(folders))
+    sweep_rows = read_points(sweep_dir) if sweep_dir is not None else []
+    sweep = sweep_section(sweep_rows, sweep_dir) if sweep_dir is not None else None
     trace_sim, why_not = shared_simulation(ranked)
     notes = [why_not] if why_not else []
     sims = {ev.metrics.get("num_sims") for ev in ranked}
@@ -429,22 +538,30 @@ def build_report(folders: Sequence[Path], out: Path) -> tuple[list[Evaluation], 
         raise UserError(out, "exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     figures = report_figures(trace_sim)
+    every_figure = [*figures, *(sweep.figures if sweep is not None else [])]
     md_path, html_path = out / "report.md", out / "report.html"
     with ExitStack() as stack:
         tmp = {name: stack.enter_context(atomic_path(out / name))
-               for name in [*(FIGURES[f.name] for f in figures), md_path.name, html_path.name]}
-        draw_figures(ranked, trace_sim, {f.name: tmp[FIGURES[f.name]] for f in figures})
-        images = {f.name: tmp[FIGURES[f.name]].read_bytes() for f in figures}
-        tmp[md_path.name].write_text(render_markdown(ranked, figures, notes), encoding="utf-8")
-        tmp[html_path.name].write_text(render_html(ranked, figures, images, notes),
+               for name in [*(f.file for f in every_figure), md_path.name, html_path.name]}
+        draw_figures(ranked, trace_sim, {f.name: tmp[f.file] for f in figures})
+        if sweep is not None and sweep.analysis is not None:
+            draw_sweep_figures(sweep_rows, sweep.analysis,
+                               {f.name: tmp[f.file] for f in sweep.figures})
+        images = {f.name: tmp[f.file].read_bytes() for f in every_figure}
+        tmp[md_path.name].write_text(render_markdown(ranked, figures, notes, sweep),
+                                     encoding="utf-8")
+        tmp[html_path.name].write_text(render_html(ranked, figures, images, notes, sweep),
                                        encoding="utf-8")
-    if trace_sim is None:  # a trace plot from an earlier report would mislead
-        (out / FIGURES["traces"]).unlink(missing_ok=True)
+    # Figures of an earlier report that this one does not have would mislead.
+    stale = [out / FIGURES["traces"]] if trace_sim is None else []
+    stale += [p for p in out.glob("sweep_*.png") if p.name not in {f.file for f in every_figure}]
+    for path in stale:
+        path.unlink(missing_ok=True)
     return ranked, md_path, html_path
 
 
 def run(args: argparse.Namespace) -> None:
-    ranked, md_path, html_path = build_report(args.evals, args.out)
+    ranked, md_path, html_path = build_report(args.evals, args.out, args.sweep)
     print(markdown_table(COLUMNS, table_rows(ranked)))
     print(f"report written to {md_path} and {html_path}")
 

@@ -9,7 +9,8 @@ evaluate stage on DIR/<--eval-split>, into OUT/points/P<budget>/<point>/{model,e
 
 On the CPU the points run in parallel on Dask workers (--workers, --scheduler; --workers 0
 runs them here, one after another); on a GPU (--device cuda, or auto with one visible) one
-after another in this process. Finished points (eval/metrics.json) are not redone and an
+after another in this process, or --workers N at a time sharing the GPU (the small kernels of
+an ELM network leave most of it idle). Finished points (eval/metrics.json) are not redone and an
 interrupted point resumes from its last checkpoint, so the same command continues a sweep.
 Writes OUT/points.csv (every point), OUT/sweep.md (tables, optimum per budget, the power-law
 fit of the frontier), OUT/frontier.png and OUT/plane_<budget>.png.
@@ -30,8 +31,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.atomic import write_text_atomic
 from pipeline.cluster import add_cluster_arguments
 from pipeline.errors import UserError
@@ -40,16 +39,16 @@ from pipeline.sweep_analysis import (
     DEFAULT_MIN_CONNECTIVITY,
     DEFAULT_TOLERANCE,
     DEFAULT_UNITS,
+    Analysis,
     GridPoint,
-    PowerLaw,
+    analyse,
     answer,
     budget_grid,
-    fit_power_law,
+    fit_sentence,
     markdown_table,
-    optimum_per_budget,
-    pareto_frontier,
     parse_budgets,
     parse_sizes,
+    trend_lines,
 )
 from pipeline.train import add_settings_arguments
 from pipeline.training import TrainSettings
@@ -62,26 +61,25 @@ COLUMNS = ("budget", "num_units", "complexity", "connectivity", "params", "spike
            "train_seconds", "status")
 EVAL_SPLITS = ("test", "valid")
 LABELS = {"num_units": "N", "complexity": "k_e", "connectivity": "k_c"}
-
-
-def _sizes(text: str) -> list[int]:
-    try:
-        return parse_sizes(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+TITLE = "# ELM network: splitting a parameter budget"
+NO_BUDGETS = ("No budgets were given, so nothing was swept (the default of params.yaml; set "
+              "sweep.budgets there, e.g. [1e3, 1e4, 1e5], to run it).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",
                         help="shard root with train/, valid/ and the --eval-split")
-    parser.add_argument("--budgets", required=True, metavar="P,P,...",
-                        help="parameter budgets, e.g. 1e3,1e4,1e5")
+    # Lists are taken comma-separated or as separate words: the second is how DVC unpacks a
+    # YAML list from params.yaml (`${sweep}` in dvc.yaml).
+    parser.add_argument("--budgets", nargs="*", default=[], metavar="P",
+                        help="parameter budgets, e.g. 1e3,1e4,1e5; none: an empty sweep (the "
+                             "outputs say so), as params.yaml's default")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
-    parser.add_argument("--units", type=_sizes, default=list(DEFAULT_UNITS), metavar="N,N,...",
-                        help=f"numbers of units tried (default "
-                             f"{','.join(map(str, DEFAULT_UNITS))})")
-    parser.add_argument("--complexities", type=_sizes, default=list(DEFAULT_COMPLEXITIES),
-                        metavar="K,K,...",
+    parser.add_argument("--units", nargs="+", default=[str(n) for n in DEFAULT_UNITS],
+                        metavar="N", help=f"numbers of units tried (default "
+                                          f"{','.join(map(str, DEFAULT_UNITS))})")
+    parser.add_argument("--complexities", nargs="+",
+                        default=[str(k) for k in DEFAULT_COMPLEXITIES], metavar="K",
                         help=f"unit complexities k_e tried (default "
                              f"{','.join(map(str, DEFAULT_COMPLEXITIES))})")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="F",
@@ -93,12 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=[], metavar="KEY=VALUE",
                         help="other elm_network settings, e.g. recurrent_fraction=0.5 "
                              "branch_bias=0.5 update=v2")
-    parser.add_argument("--eval-split", choices=EVAL_SPLITS, default="test",
+    parser.add_argument("--eval-split", "--eval_split", choices=EVAL_SPLITS, default="test",
                         help="the split every point is scored on (default test)")
     parser.add_argument("--eval-batch-size", type=int, default=32, metavar="N")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="auto: the GPU when one is visible, points in sequence; "
-                             "else the CPU, points in parallel")
+                        help="auto: the GPU when one is visible (points in sequence, or "
+                             "--workers N at a time); else the CPU, points in parallel")
     add_cluster_arguments(parser)
     add_settings_arguments(parser)
 
@@ -222,6 +220,13 @@ def check_settings_file(out: Path, recorded: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(recorded, indent=1, sort_keys=True) + "\n")
 
 
+def parallel_points(device: str, workers: int | None, scheduler: str | None) -> bool:
+    """On the CPU in parallel unless --workers 0; on a GPU only when asked for."""
+    if device == "cpu":
+        return workers != 0
+    return scheduler is not None or (workers is not None and workers > 1)
+
+
 def run_jobs(jobs: list[PointJob], parallel: bool, workers: int | None,
              scheduler: str | None) -> dict[GridPoint, dict[str, Any]]:
     """The row of every job, run here in sequence or on Dask workers."""
@@ -308,10 +313,13 @@ def sweep(data: Path, budgets: list[int], out: Path, settings: TrainSettings,
             todo.append(job)
         else:
             rows[job.point] = done
+    if not budgets:
+        print(f"{out}: {NO_BUDGETS}")
     print(f"{out}: {len(jobs)} points over {len(budgets)} budget(s), {len(rows)} already "
           f"finished, {len(todo)} to run on {torch_device}")
     started = time.perf_counter()
-    rows.update(run_jobs(todo, torch_device == "cpu" and workers != 0, workers, scheduler))
+    rows.update(run_jobs(todo, parallel_points(torch_device, workers, scheduler), workers,
+                         scheduler))
     ordered = [rows[point] for point in grid]
     write_outputs(out, ordered, settings, eval_split, num_inputs)
     failed = [r for r in ordered if str(r["status"]).startswith("failed")]
@@ -325,6 +333,33 @@ def sweep(data: Path, budgets: list[int], out: Path, settings: TrainSettings,
 
 # ----------------------------------------------------------------------------- outputs
 
+COUNT_COLUMNS = COLUMNS[:5]  # budget .. params
+NUMBER_COLUMNS = COLUMNS[5:-1]  # the scores and seconds; empty where a point has none
+
+
+def read_points(folder: Path) -> list[dict[str, Any]]:
+    """The rows of a sweep folder's points.csv, typed as `point_row` makes them."""
+    path = Path(folder) / "points.csv"
+    if not path.is_file():
+        raise UserError(path, "missing: not a sweep folder (run `neurosurrogate sweep`)")
+    rows = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise UserError(path, f"header must be {','.join(COLUMNS)} (written by another "
+                                  f"version? run the sweep again)")
+        for line, raw in enumerate(reader, start=2):
+            try:
+                row: dict[str, Any] = {key: int(raw[key]) for key in COUNT_COLUMNS}
+                row.update({key: float(raw[key]) if raw[key] else math.nan
+                            for key in NUMBER_COLUMNS})
+            except (TypeError, ValueError) as err:
+                raise UserError(path, f"line {line}: {err}") from None
+            row["status"] = raw["status"]
+            rows.append(row)
+    return rows
+
+
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
@@ -335,53 +370,22 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-@dataclass(frozen=True)
-class Analysis:
-    """What sweep.md reports beyond the table."""
-
-    frontier: list[dict[str, Any]]
-    fit: PowerLaw | None
-    optima: dict[int, dict[str, Any]]
-    units_trend: PowerLaw | None
-    complexity_trend: PowerLaw | None
-
-
-def _fit_or_none(x: list[float], y: list[float]) -> PowerLaw | None:
-    try:
-        return fit_power_law(x, y)
-    except ValueError:
-        return None
-
-
-def analyse(rows: list[dict[str, Any]]) -> Analysis:
-    """Pareto frontier of spike AUC over parameters, its power law (1 - AUC = c P^b), the
-    optimum of every budget and how N and k_e of the optimum scale with the budget."""
-    scored = [r for r in rows if math.isfinite(r["spike_auc"])]
-    front = [scored[i] for i in pareto_frontier([r["params"] for r in scored],
-                                                [r["spike_auc"] for r in scored])]
-    usable = [r for r in front if r["spike_auc"] < 1]
-    fit = _fit_or_none([r["params"] for r in usable], [1 - r["spike_auc"] for r in usable])
-    optima = {b: dict(r) for b, r in optimum_per_budget(scored).items()}
-    budgets = [float(b) for b in optima]
-    return Analysis(front, fit, optima,
-                    _fit_or_none(budgets, [float(r["num_units"]) for r in optima.values()]),
-                    _fit_or_none(budgets, [float(r["complexity"]) for r in optima.values()]))
-
-
 def sweep_markdown(rows: list[dict[str, Any]], result: Analysis, settings: TrainSettings,
                    eval_split: str, num_inputs: int) -> str:
     """sweep.md: every point, the optimum per budget, the frontier fit and the answer."""
     budgets = sorted({int(r["budget"]) for r in rows})
     optima = list(result.optima.values())
     lines = [
-        "# ELM network: splitting a parameter budget",
+        TITLE,
         "",
         f"elm_network on {num_inputs} inputs; every point trained {settings.steps} steps "
         f"(batch {settings.batch_size}, {settings.window_ms} ms windows, lr {settings.lr:g}, "
         f"seed {settings.seed}) and scored on the {eval_split} split by the evaluate stage. "
         "Parameters: P(N, k_e, k_c) = N (k_c + 4 k_e^2 + 6 k_e + 2) + 2 "
         "(docs/elm-network.md). One training run per point: differences of a few 1e-3 in "
-        "AUC are within run-to-run noise.",
+        "AUC are within run-to-run noise. An AUC below 0.5 marks a point whose spike output "
+        "was not learned in these steps (it stays near the base rate, leaning slightly "
+        "against depolarisation).",
         "",
         "## Every point",
         "",
@@ -398,17 +402,9 @@ def sweep_markdown(rows: list[dict[str, Any]], result: Analysis, settings: Train
         lines += ["Pareto-optimal points (no point with as few or fewer parameters scores "
                   "higher), across budgets:", "",
                   markdown_table(result.frontier, COLUMNS[:7], LABELS), ""]
-    if result.fit is not None:
-        lines.append(f"Power law fitted on them: 1 - AUC = {result.fit.prefactor:.3g} P^b with "
-                     f"b = {result.fit.describe()}, R^2 = {result.fit.r_squared:.3f}.")
-    else:
-        lines.append("Too few Pareto-optimal points for a power-law fit.")
-    lines += ["", "![AUC against parameters](frontier.png)", "",
+    lines += [fit_sentence(result), "", "![AUC against parameters](frontier.png)", "",
               "## Does the optimum move towards more and more complex neurons?", "",
-              answer(result.optima)]
-    for label, trend in (("N", result.units_trend), ("k_e", result.complexity_trend)):
-        if trend is not None:
-            lines.append(f"- {label} of the optimum ~ P^a with a = {trend.describe(2)}")
+              answer(result.optima), *(f"- {line}" for line in trend_lines(result))]
     lines += ["", "The planes below show spike AUC over (N, k_e) at each budget; k_c spends "
               "the rest of it.", ""]
     lines += [f"![budget {b}](plane_{b}.png)" for b in budgets]
@@ -417,8 +413,13 @@ def sweep_markdown(rows: list[dict[str, Any]], result: Analysis, settings: Train
 
 def write_outputs(out: Path, rows: list[dict[str, Any]], settings: TrainSettings,
                   eval_split: str, num_inputs: int) -> None:
-    result = analyse(rows)
+    from pipeline.plots import save_frontier, save_plane
+
     write_text_atomic(out / "points.csv", rows_to_csv(rows))
+    if not rows:
+        write_text_atomic(out / "sweep.md", f"{TITLE}\n\n{NO_BUDGETS}\n")
+        return
+    result = analyse(rows)
     save_frontier(rows, result, out / "frontier.png")
     for budget in sorted({int(r["budget"]) for r in rows}):
         save_plane([r for r in rows if r["budget"] == budget], budget,
@@ -427,96 +428,27 @@ def write_outputs(out: Path, rows: list[dict[str, Any]], settings: TrainSettings
                       sweep_markdown(rows, result, settings, eval_split, num_inputs))
 
 
-def save_frontier(rows: list[dict[str, Any]], result: Analysis, path: Path) -> None:
-    """Spike AUC against parameters, every point by budget, the Pareto frontier and its
-    power law; right: the same as 1 - AUC on log-log axes, where the law is a line."""
-    from pipeline.plots import _new_figure, _save
-
-    fig = _new_figure(11.0, 4.6)
-    linear, logged = fig.subplots(1, 2)
-    scored = [r for r in rows if math.isfinite(r["spike_auc"])]
-    for budget in sorted({r["budget"] for r in scored}):
-        mine = [r for r in scored if r["budget"] == budget]
-        for ax, f in ((linear, lambda a: a), (logged, lambda a: 1 - a)):
-            ax.scatter([r["params"] for r in mine], [f(r["spike_auc"]) for r in mine],
-                       s=30, alpha=0.8, label=f"budget {budget:,}")
-    front_p = np.array([r["params"] for r in result.frontier], dtype=np.float64)
-    front_a = np.array([r["spike_auc"] for r in result.frontier])
-    for ax, values in ((linear, front_a), (logged, 1 - front_a)):
-        ax.plot(front_p, values, color="black", linewidth=1.2, marker="o", mfc="none",
-                label="Pareto frontier")
-    if result.fit is not None and len(front_p):
-        grid = np.geomspace(front_p.min(), front_p.max(), 50)
-        label = f"fit: 1 - AUC ~ P^{result.fit.exponent:.3f}"
-        linear.plot(grid, 1 - result.fit(grid), color="tab:red", linestyle="--", label=label)
-        logged.plot(grid, result.fit(grid), color="tab:red", linestyle="--", label=label)
-    for ax, ylabel in ((linear, "spike AUC"), (logged, "1 - spike AUC (log)")):
-        ax.set_xscale("log")
-        ax.set_xlabel("trainable parameters (log)")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="both", alpha=0.3)
-    logged.set_yscale("log")
-    linear.legend(loc="lower right", fontsize=8)
-    fig.suptitle("elm_network: spike AUC against parameters")
-    _save(fig, path)
-
-
-def save_plane(rows: list[dict[str, Any]], budget: int, path: Path) -> None:
-    """Spike AUC over (N, k_e) at one budget, each point labelled with its AUC and k_c; the
-    best one ringed."""
-    from matplotlib.ticker import NullLocator
-
-    from pipeline.plots import _new_figure, _save
-
-    fig = _new_figure(6.4, 5.0)
-    ax = fig.subplots()
-    scored = [r for r in rows if math.isfinite(r["spike_auc"])]
-    failed = [r for r in rows if not math.isfinite(r["spike_auc"])]
-    if scored:
-        aucs = [r["spike_auc"] for r in scored]
-        dots = ax.scatter([r["num_units"] for r in scored], [r["complexity"] for r in scored],
-                          c=aucs, cmap="viridis", s=260, edgecolors="0.3", zorder=2)
-        fig.colorbar(dots, ax=ax, label="spike AUC")
-        best = max(scored, key=lambda r: r["spike_auc"])
-        ax.scatter([best["num_units"]], [best["complexity"]], s=520, facecolors="none",
-                   edgecolors="tab:red", linewidths=2, zorder=3)
-        for r in scored:
-            ax.annotate(f"{r['spike_auc']:.3f}\nk_c={r['connectivity']}",
-                        (r["num_units"], r["complexity"]), xytext=(0, 14),
-                        textcoords="offset points", ha="center", fontsize=7)
-    if failed:
-        ax.scatter([r["num_units"] for r in failed], [r["complexity"] for r in failed],
-                   marker="x", color="tab:red", s=60)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log", base=2)
-    for axis, key in ((ax.xaxis, "num_units"), (ax.yaxis, "complexity")):
-        values = sorted({r[key] for r in rows})
-        axis.set_ticks(values, [str(v) for v in values])
-        axis.set_minor_locator(NullLocator())
-    ax.margins(0.25)
-    ax.set_xlabel("units N (log)")
-    ax.set_ylabel("complexity k_e (log)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_title(f"budget {budget:,} parameters (ringed: the best; x: failed)")
-    _save(fig, path)
-
-
 # ----------------------------------------------------------------------------- the stage
 
 def run(args: argparse.Namespace) -> None:
     from pipeline.train import parse_model_settings
 
-    try:
-        budgets = parse_budgets(args.budgets)
-    except ValueError as err:
-        raise UserError("--budgets", str(err)) from None
+    lists = {}
+    for flag, words, parse in (("--budgets", args.budgets, parse_budgets),
+                               ("--units", args.units, parse_sizes),
+                               ("--complexities", args.complexities, parse_sizes)):
+        try:
+            lists[flag] = parse(",".join(words)) if words else []
+        except ValueError as err:
+            raise UserError(flag, str(err)) from None
     try:
         settings = TrainSettings(**{name: getattr(args, name)
                                     for name in TrainSettings.names()})
     except ValueError as err:
         raise UserError("train settings", str(err)) from None
-    sweep(args.data, budgets, args.out, settings, parse_model_settings(args.model_settings),
-          args.units, args.complexities, args.tolerance, args.min_connectivity,
+    sweep(args.data, lists["--budgets"], args.out, settings,
+          parse_model_settings(args.model_settings), lists["--units"],
+          lists["--complexities"], args.tolerance, args.min_connectivity,
           args.eval_split, args.eval_batch_size, args.device, args.workers, args.scheduler)
 
 

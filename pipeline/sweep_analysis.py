@@ -21,6 +21,7 @@ DEFAULT_COMPLEXITIES = (1, 2, 4, 8, 16, 32)
 DEFAULT_TOLERANCE = 0.1
 DEFAULT_MIN_CONNECTIVITY = 4
 CONFIDENCE = 0.95
+MIN_FIT_SPAN = 2.0  # largest x over smallest x of a power-law fit
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,12 @@ class PowerLaw:
         return self.prefactor * np.asarray(x, dtype=np.float64) ** self.exponent
 
     def describe(self, digits: int = 3) -> str:
-        interval = ("no interval from fewer than 3 points" if not math.isfinite(self.low)
-                    else f"{CONFIDENCE:.0%} CI [{self.low:.{digits}f}, {self.high:.{digits}f}]")
+        if not math.isfinite(self.low):
+            interval = "no interval from fewer than 3 points"
+        elif self.low == self.high:
+            interval = "the points lie exactly on the law"
+        else:
+            interval = f"{CONFIDENCE:.0%} CI [{self.low:.{digits}f}, {self.high:.{digits}f}]"
         return f"{self.exponent:.{digits}f} ({interval}; {self.num_points} points)"
 
 
@@ -132,8 +137,9 @@ def fit_power_law(x: Sequence[float], y: Sequence[float]) -> PowerLaw:
     lx, ly = np.log(np.asarray(x, dtype=np.float64)), np.log(np.asarray(y, dtype=np.float64))
     if len(lx) < 2 or not (np.all(np.isfinite(lx)) and np.all(np.isfinite(ly))):
         raise ValueError("a power-law fit needs at least 2 points with positive x and y")
-    if np.ptp(lx) == 0:
-        raise ValueError("a power-law fit needs at least 2 different x")
+    if np.ptp(lx) < math.log(MIN_FIT_SPAN):  # else the slope is noise over a tiny lever
+        raise ValueError(f"a power-law fit needs x spanning at least a factor of "
+                         f"{MIN_FIT_SPAN:g}")
     fit = stats.linregress(lx, ly)
     low = high = math.nan
     if len(lx) >= 3:
@@ -184,6 +190,55 @@ def answer(optima: Mapping[int, Mapping[str, Any]]) -> str:
     verdict = ("Yes" if units == complexity == "grows" else
                "Partly" if "grows" in (units, complexity) else "No")
     return f"{verdict}: {both}, on this data and with this training."
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What sweep.md and the report say beyond the table of points."""
+
+    frontier: list[dict[str, Any]]
+    fit: PowerLaw | None
+    optima: dict[int, dict[str, Any]]
+    units_trend: PowerLaw | None
+    complexity_trend: PowerLaw | None
+
+
+def _fit_or_none(x: list[float], y: list[float]) -> PowerLaw | None:
+    try:
+        return fit_power_law(x, y)
+    except ValueError:
+        return None
+
+
+def analyse(rows: list[dict[str, Any]]) -> Analysis:
+    """Pareto frontier of spike AUC over parameters, its power law (1 - AUC = c P^b), the
+    optimum of every budget and how N and k_e of the optimum scale with the budget."""
+    scored = [r for r in rows if math.isfinite(r["spike_auc"])]
+    front = [scored[i] for i in pareto_frontier([r["params"] for r in scored],
+                                                [r["spike_auc"] for r in scored])]
+    usable = [r for r in front if r["spike_auc"] < 1]
+    fit = _fit_or_none([r["params"] for r in usable], [1 - r["spike_auc"] for r in usable])
+    optima = {b: dict(r) for b, r in optimum_per_budget(scored).items()}
+    budgets = [float(b) for b in optima]
+    return Analysis(front, fit, optima,
+                    _fit_or_none(budgets, [float(r["num_units"]) for r in optima.values()]),
+                    _fit_or_none(budgets, [float(r["complexity"]) for r in optima.values()]))
+
+
+def fit_sentence(result: Analysis) -> str:
+    """The frontier's power law in words, for sweep.md and the report."""
+    if result.fit is None:
+        return ("No power-law fit: it needs Pareto-optimal points spanning at least a factor "
+                f"of {MIN_FIT_SPAN:g} in parameters.")
+    return (f"The Pareto frontier fits 1 - AUC = {result.fit.prefactor:.3g} P^b with "
+            f"b = {result.fit.describe()}, R^2 = {result.fit.r_squared:.3f}.")
+
+
+def trend_lines(result: Analysis) -> list[str]:
+    """How N and k_e of the per-budget optimum scale with the budget, one line each."""
+    return [f"{label} of the optimum ~ P^a with a = {trend.describe(2)}"
+            for label, trend in (("N", result.units_trend), ("k_e", result.complexity_trend))
+            if trend is not None]
 
 
 def format_value(value: Any) -> str:

@@ -3,7 +3,8 @@
 The project is copied into a fresh git repository, so the test sees what a user's clone
 sees. It checks every output, that a second `dvc repro` reruns nothing, that changing one
 training parameter reruns exactly training, evaluation and the report, `dvc metrics show`,
-and that a bad params.yaml stops the pipeline before any stage runs.
+that a bad params.yaml stops the pipeline before any stage runs, and that giving the optional
+sweep budgets runs the ELM-network sweep and brings its section into the report.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def first_run(project: Path) -> subprocess.CompletedProcess[str]:
 
 def test_repro_makes_every_output(project: Path, first_run) -> None:
     stages = ran_stages(first_run.stdout)
-    assert {"check-params", "acquire", "shard", "report"} <= stages
+    assert {"check-params", "acquire", "shard", "sweep", "report"} <= stages
     assert {f"{s}@{i}" for s in ("train", "evaluate") for i in range(len(MODELS))} <= stages
     data = project / "data"
     raw = json.loads((data / "raw" / "manifest.json").read_text())
@@ -105,6 +106,9 @@ def test_repro_makes_every_output(project: Path, first_run) -> None:
             assert (data / "evals" / name / output).stat().st_size > 0
     html = (data / "report" / "report.html").read_text()
     assert all(name in html for name in MODELS) and "data:image/png;base64," in html
+    # params.yaml lists no sweep budgets: the sweep stage is a no-op that says so.
+    assert (data / "sweep" / "points.csv").read_text().count("\n") == 1
+    assert "nothing was swept" in html
     assert "data/report" in first_run.stdout  # where to find the report is printed
 
 
@@ -125,7 +129,7 @@ def test_a_training_parameter_reruns_only_what_depends_on_it(project: Path, firs
     expected = {f"{s}@{i}" for s in ("train", "evaluate") for i in range(len(MODELS))}
     # check-params re-validates the changed file; its stamp is unchanged, so acquire and
     # shard are not rerun.
-    assert stages == expected | {"report", "check-params"}
+    assert stages == expected | {"report", "check-params", "sweep"}
     assert (project / "data" / "raw" / "manifest.json").read_bytes() == before
     shown = sh(project, "dvc", "metrics", "show", "--json")
     metrics = json.loads(shown.stdout)
@@ -149,3 +153,24 @@ def test_a_bad_params_file_stops_before_any_stage(project: Path, first_run) -> N
     errors = [line for line in (failed.stdout + failed.stderr).splitlines()
               if "error:" in line and "params.yaml" in line]
     assert len(errors) == 1 and "train.no_such_setting: unknown key" in errors[0]
+
+
+def test_sweep_budgets_run_the_sweep_and_the_report_reads_it(project: Path, first_run
+                                                              ) -> None:
+    good = (project / "params.yaml").read_text()
+    params = yaml.safe_load(good)
+    # 1,300 parameters: one unit reading all 1,278 inputs, or two units of 637 sources.
+    params["sweep"].update(budgets=[1300], units=[1, 2], complexities=[1], steps=2,
+                           val_every=2, workers=1, device="cpu")
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        rerun = sh(project, "dvc", "repro")
+    finally:
+        (project / "params.yaml").write_text(good)
+    assert ran_stages(rerun.stdout) == {"check-params", "sweep", "report"}
+    points = (project / "data" / "sweep" / "points.csv").read_text().splitlines()
+    assert len(points) == 3 and all(line.endswith(",trained") for line in points[1:])
+    assert [line.split(",")[4] for line in points[1:]] == ["1292", "1300"]
+    report = (project / "data" / "report" / "report.md").read_text()
+    assert "## ELM network: splitting a parameter budget" in report
+    assert "(sweep_plane_1300.png)" in report

@@ -264,3 +264,77 @@ def test_report_of_two_real_evaluations(tmp_path: Path) -> None:
         assert row[3] == f"{by_label[row[1]]['spike_auc']:.4f}"
         assert row[7] == "n/a"  # synthetic data carry no NEURON wall time
     assert (report / "traces.png").is_file()  # both scored the same simulations
+
+
+# ---------------------------------------------------------------- the sweep section
+
+
+def make_sweep(folder: Path, budgets=(1_000, 10_000, 100_000)) -> Path:
+    """A sweep folder as `neurosurrogate sweep` leaves it, with AUC rising with the budget
+    and, at each budget, with N: the optimum moves to more units."""
+    from pipeline.sweep import point_row, rows_to_csv
+    from pipeline.sweep_analysis import GridPoint
+
+    rows = []
+    for k, budget in enumerate(budgets):
+        for j, n in enumerate((4, 16, 64)):
+            point = GridPoint(budget, n, 2 ** k, budget // n - 20, budget + j)
+            rows.append(point_row(point, "trained", {"val_spike_auc": 0.8},
+                                  {"spike_auc": 0.7 + 0.08 * k + 0.01 * j,
+                                   "soma_rmse_mv": 2.0 - 0.3 * k}))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "points.csv").write_text(rows_to_csv(rows))
+    return folder
+
+
+def test_the_sweep_section_reads_the_optimum_and_the_frontier(evals: list[Path],
+                                                               tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    sweep = make_sweep(tmp_path / "sweep")
+    assert main(["report", "--evals", *map(str, evals), "--sweep", str(sweep), "--out",
+                 str(out)]) == 0
+    md = (out / "report.md").read_text()
+    section = md[md.index("## ELM network: splitting a parameter budget"):md.index("## Details")]
+    optimum = [row for row in _table(section) if row[0].replace(",", "").isdigit()]
+    assert [(row[0], row[1], row[2], row[5]) for row in optimum] == [
+        ("1,000", "64", "1", "0.7200"), ("10,000", "64", "2", "0.8000"),
+        ("100,000", "64", "4", "0.8800")]
+    assert re.search(r"1 - AUC = \S+ P\^b with b = -0\.\d+ \(95% CI \[", section)
+    assert "Partly: from budget to budget the optimum's number of units stays the same and " \
+           "its complexity grows" in section
+    figures = ["sweep_frontier.png", *(f"sweep_plane_{b}.png" for b in (1000, 10000, 100000))]
+    for name in figures:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({name})" in md
+    page = (out / "report.html").read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 3 + len(figures)
+    assert "<li>k_e of the optimum ~ P^a" in page
+
+    # An empty sweep (params.yaml's default) is said in words, and no sweep figure stays.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "points.csv").write_text((sweep / "points.csv").read_text().splitlines()[0] + "\n")
+    assert main(["report", "--evals", *map(str, evals), "--sweep", str(empty), "--out",
+                 str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "No budgets were given, so nothing was swept" in md
+    assert not list(out.glob("sweep_*.png"))
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda text: text.replace("budget,", "budgets,", 1), "header must be"),
+    (lambda text: text.replace("\n1000,4,", "\n1000,four,", 1), "line 2"),
+])
+def test_a_bad_sweep_table_is_one_line_and_writes_nothing(evals: list[Path], tmp_path: Path,
+                                                          capsys, damage, problem) -> None:
+    sweep = make_sweep(tmp_path / "sweep")
+    path = sweep / "points.csv"
+    path.write_text(damage(path.read_text()))
+    out = tmp_path / "out"
+    assert main(["report", "--evals", *map(str, evals), "--sweep", str(sweep), "--out",
+                 str(out)]) == 2
+    (line,) = error_lines(capsys.readouterr().err)
+    assert str(path) in line and problem in line
+    assert main(["report", "--evals", str(evals[0]), "--sweep", str(tmp_path), "--out",
+                 str(out)]) == 2
+    assert "not a sweep folder" in error_lines(capsys.readouterr().err)[0]
+    assert not out.exists()

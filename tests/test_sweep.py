@@ -15,7 +15,8 @@ import pytest
 from pipeline.cli import main
 from pipeline.dataset import write_dataset
 from pipeline.errors import UserError
-from pipeline.sweep import sweep
+from pipeline.sweep import NO_BUDGETS, sweep
+from pipeline.sweep import read_points as read_typed_points
 from pipeline.sweep_analysis import (
     answer,
     budget_grid,
@@ -95,6 +96,8 @@ def test_power_law_fit_recovers_the_exponent_with_an_interval() -> None:
     assert two.exponent == pytest.approx(math.log10(0.5)) and math.isnan(two.low)
     with pytest.raises(ValueError):
         fit_power_law([1e3], [0.1])
+    with pytest.raises(ValueError, match="factor of 2"):  # a slope over 1,292 to 1,300
+        fit_power_law([1292, 1300], [0.88, 0.2])
 
 
 def test_parse_budgets() -> None:
@@ -134,6 +137,7 @@ def test_tiny_sweep_runs_in_parallel_then_resumes(shards: Path, tmp_path: Path,
                                                 int(r["connectivity"])) for r in table)
     text = (out / "sweep.md").read_text()
     assert "## Optimum per budget" in text and "more and more complex" in text
+    assert read_typed_points(out) == rows  # what the report reads is what the sweep wrote
 
     # Rerun: nothing is trained again.
     checkpoints = {p: p.read_bytes() for p in out.rglob("best.pt")}
@@ -182,12 +186,26 @@ def test_bad_input_is_one_line_and_exit_2(shards: Path, tmp_path: Path,
         (["--data", str(shards), "--budgets", "1e3", "--set", "num_units=3"], "set by the grid"),
         (["--data", str(shards), "--budgets", "1e3", "--set", "update=v9"], "update"),
         (["--data", str(shards), "--budgets", "1e3", "--steps", "0"], "steps"),
+        # Lists as DVC passes them (separate words) are read as comma-separated ones.
+        (["--data", str(shards), "--budgets", "1e3", "x"], "--budgets: 'x'"),
+        (["--data", str(shards), "--budgets", "1e9", "2e9", "--units", "2", "4"],
+         "no (N, k_e)"),
+        (["--data", str(shards), "--budgets", "1e3", "--complexities", "2", "0"],
+         "--complexities"),
     ]
     for args, message in cases:
         assert main(["sweep", *args, "--out", str(tmp_path / "out")]) == 2
         lines = error_lines(capsys.readouterr().err)
         assert len(lines) == 1 and message in lines[0], lines
     assert not (tmp_path / "out").exists()
+
+
+def test_no_budgets_is_an_empty_sweep_that_says_so(shards: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--data", str(shards), "--out", str(out)]) == 0
+    assert read_typed_points(out) == []
+    assert NO_BUDGETS in (out / "sweep.md").read_text()
+    assert not list(out.glob("*.png"))
 
 
 def test_the_stage_runs_as_a_module(tmp_path: Path) -> None:
