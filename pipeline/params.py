@@ -28,8 +28,17 @@ def _int(minimum: int = 0) -> dict[str, Any]:
     return {"type": "integer", "minimum": minimum}
 
 
-_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
-_NON_NEGATIVE = {"type": "number", "minimum": 0}
+def _fields_schema(module: str, name: str) -> dict[str, Any]:
+    """The properties of a settings dataclass, typed by its annotations (`from __future__
+    import annotations` makes them the names below)."""
+    import importlib
+    from dataclasses import fields
+
+    kinds = {"int": {"type": "integer"}, "float": {"type": "number"},
+             "bool": {"type": "boolean"}, "str": {"type": "string"}}
+    return {f.name: kinds[f.type] for f in fields(getattr(importlib.import_module(module), name))}
+
+
 _DEVICE = {"enum": ["auto", "cpu", "cuda"]}
 _WORKERS = _int(1)
 
@@ -56,24 +65,8 @@ SCHEMA: dict[str, Any] = _obj({
         "seed": _int(),
         "workers": _WORKERS,
     }),
-    "train": _obj({
-        "steps": _int(1),
-        "batch_size": _int(1),
-        "window_ms": _int(1),
-        "min_start_ms": _int(),
-        "burn_in_ms": _int(),
-        "lr": _POSITIVE,
-        "lr_final_fraction": {"type": "number", "minimum": 0, "maximum": 1},
-        "w_spike": _NON_NEGATIVE,
-        "w_soma": _NON_NEGATIVE,
-        "soma_clip_mv": {"type": "number"},
-        "grad_clip": _NON_NEGATIVE,
-        "val_every": _int(1),
-        "val_windows": _int(1),
-        "seed": _int(),
-        "num_workers": _int(),
-        "device": _DEVICE,
-    }),
+    # Every TrainSettings field, typed; its ranges are TrainSettings' own (checked below).
+    "train": _obj({**_fields_schema("pipeline.training", "TrainSettings"), "device": _DEVICE}),
     "evaluate": _obj({
         "window_ms": _int(1),
         "burn_in_ms": _int(),
@@ -131,9 +124,13 @@ def _check_cross_fields(params: dict[str, Any]) -> list[tuple[str, str]]:
     from surrogates.base import REGISTRY, model_names
 
     problems = []
+    from pipeline.training import TrainSettings
+
     train, evaluate = params["train"], params["evaluate"]
-    if train["burn_in_ms"] >= train["window_ms"]:
-        problems.append(("train.burn_in_ms", "must be shorter than train.window_ms"))
+    try:
+        TrainSettings(**{k: v for k, v in train.items() if k != "device"})
+    except ValueError as err:
+        problems.append(("train", str(err)))
     if evaluate["burn_in_ms"] >= evaluate["window_ms"]:
         problems.append(("evaluate.burn_in_ms", "must be shorter than evaluate.window_ms"))
     if params["simulate"]["duration_ms"] <= evaluate["skip_ms"]:

@@ -40,7 +40,10 @@ def test_sweep_budgets_as_numbers_or_text(tmp_path: Path) -> None:
     (lambda p: p["sweep"].update(workers=-1), "sweep.workers"),
     (lambda p: p["sweep"].pop("steps"), "sweep.steps: missing key"),
     (lambda p: p["sweep"].update(seed=1), "sweep.seed: unknown key"),
-    (lambda p: p["train"].update(burn_in_ms=600), "train.burn_in_ms: must be shorter"),
+    (lambda p: p["train"].update(burn_in_ms=600), "train: burn_in_ms must be in [0, window_ms)"),
+    (lambda p: p["train"].update(steps=0), "train: steps must be >= 1"),
+    (lambda p: p["train"].update(lr=0.0), "train: need lr > 0"),
+    (lambda p: p["train"].update(steps=1.5), "train.steps: 1.5 is not of type 'integer'"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, change, message) -> None:
     path = write(tmp_path, change)
