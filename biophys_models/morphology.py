@@ -6,7 +6,7 @@ and `cell.py` alone turns it into NEURON sections.
 
 The generated cell has the proportions of a layer-5b pyramidal neuron (Hay et al. 2011,
 cell1): a soma, eight basal trees, an apical trunk of ~850 um that gives off nine oblique
-trees and ends in a nexus (main bifurcation) from which a four-level tuft reaches ~1.25 mm
+trees and ends in a nexus (main bifurcation) from which a four-level tuft reaches ~1.2 mm
 from the soma. Section lengths are chosen so that nseg = 1 + 2*int(L/40) gives exactly
 262 basal and 377 apical segments (the NeuronIO count); the axon is not part of the
 geometry (every cell gets the same 2 x 30 um stub, see `cell.py`).
@@ -102,44 +102,66 @@ class Morphology:
 
 # --------------------------------------------------------------------------------------------
 # The generator. Each level of a tree is (segments per section, diameter at start, at end);
-# a section with n = 2k+1 segments gets a length in [40k + 8, 40k + 32) um, so the rule above
-# yields exactly n. Diameters taper linearly along each section.
-# Diameters were tuned (densities untouched) against tests/test_validation.py: basal
-# diameters set the somatic load (rheobase, f-I) and the rate under NeuronIO input; thick
-# obliques on a moderately thin trunk attenuate the bAP so that it alone stays below the
-# Ca-spike threshold of the hot zone while bAP + distal EPSC crosses it (BAC firing).
+# a section with n = 2k+1 segments gets a length of 40k um plus a random extra drawn from
+# EXTRA_LENGTH_UM (always within [1, 40) um, so the rule above yields exactly n). Diameters
+# taper linearly along each section and never grow away from the soma.
+#
+# Diameters and lengths are in the range of reconstructed L5 pyramidal cells (soma ~20-25 um
+# across, basal branches below 1 um, an apical trunk tapering from ~4 um to ~2 um at the
+# nexus). Within that range they were tuned, the densities untouched, against
+# tests/test_validation.py; what each choice moves:
+#   * rest: the soma settles where the leak of soma and basal trees (to -90 mV) meets the Ih
+#     of the trunk and tuft (reversal -45 mV) across the trunk's axial resistance. A thick
+#     trunk, lean basal trees (thin, lengths at the short end of their bins) and a compact
+#     tuft (apical Ih grows with distance / longest apical path, so a shorter longest path
+#     puts more of it on the trunk) bring the soma to -79.3 mV; the same densities made
+#     isopotential rest at -75.7 mV. A 3.2 um trunk with thicker, longer basal trees and a
+#     1.28 mm tuft rested at -80.9 mV, outside Hay's band;
+#   * bAP and BAC firing: the trunk diameter sets how much bAP reaches the hot zone. Long,
+#     thick obliques load the trunk so that the bAP alone stays below the Ca-spike threshold
+#     while bAP + distal EPSC crosses it;
+#   * the somatic load (soma size, basal and proximal diameters) sets whether the 2 nA, 3 ms
+#     pulse fires (it does from ~1.84 nA; bursts from ~2.95 nA) and the rate under NeuronIO
+#     input; the basal terminal diameter sets the NMDA-spike threshold of a basal branch
+#     (between 20 and 30 clustered synapses).
 
 Level = tuple[int, float, float]
 
+#: Random extra length (um) over 40k per section kind: basal sections are drawn at the short
+#: end of their bins (less leaky basal membrane for the same segment count).
+EXTRA_LENGTH_UM: dict[SectionKind, tuple[float, float]] = {
+    "basal": (4.0, 16.0), "apical": (8.0, 32.0)}
+
 #: Basal tree: a short root, two daughters, four terminals (terminal nseg listed per tree).
-BASAL_ROOT: Level = (1, 1.75, 1.4)
-BASAL_DAUGHTER: Level = (3, 0.95, 0.72)
-BASAL_TERMINAL_DIAM = (0.66, 0.42)
+BASAL_ROOT: Level = (1, 0.84, 0.74)
+BASAL_DAUGHTER: Level = (3, 0.74, 0.68)
+BASAL_TERMINAL_DIAM = (0.68, 0.44)
 BASAL_TERMINAL_NSEG: tuple[tuple[int, int, int, int], ...] = (
     (7, 7, 5, 7), (7, 5, 7, 7), (7, 7, 7, 5), (5, 7, 7, 7),
     (7, 7, 5, 7), (7, 5, 7, 7), (7, 7, 5, 7), (5, 7, 7, 5),
 )  # 9 fives, 23 sevens: 8 * (1 + 2*3) + 206 = 262
 
-#: Apical trunk from the soma to the nexus: (nseg, length um, diam start, diam end).
+#: Apical trunk from the soma to the nexus: (nseg, length um, diam start, diam end);
+#: 3.9 um at the soma, 3.45 um at 400 um, 2.35 um at the nexus.
 TRUNK: tuple[tuple[int, float, float, float], ...] = (
-    (3, 60, 3.2, 3.13), (3, 60, 3.13, 3.06), (3, 60, 3.06, 2.99), (3, 70, 2.99, 2.91),
-    (3, 70, 2.91, 2.82), (5, 80, 2.82, 2.73), (5, 85, 2.73, 2.63), (5, 90, 2.63, 2.52),
-    (5, 110, 2.52, 2.39), (9, 165, 2.39, 2.2),
+    (3, 60, 3.9, 3.83), (3, 60, 3.83, 3.77), (3, 60, 3.77, 3.7), (3, 70, 3.7, 3.62),
+    (3, 70, 3.62, 3.54), (5, 80, 3.54, 3.45), (5, 85, 3.45, 3.24), (5, 90, 3.24, 3.02),
+    (5, 110, 3.02, 2.75), (9, 165, 2.75, 2.35),
 )  # 44 segments, 850 um
-#: One oblique tree at each trunk junction: root nseg 3, two terminals.
+#: One oblique tree at each trunk junction: root nseg 3, two terminals of ~170-230 um.
 OBLIQUE_ROOT: Level = (3, 2.2, 1.8)
 OBLIQUE_TERMINAL_DIAM = (1.3, 0.8)
-OBLIQUE_TERMINAL_NSEG: tuple[tuple[int, int], ...] = (
-    (5, 7), (7, 7), (5, 7), (7, 7), (5, 7), (7, 7), (5, 7), (5, 7), (5, 7),
-)  # 9 * 3 + 114 = 141 segments
-#: Tuft: binary tree of four levels below the nexus (2, 4, 8, 16 sections).
-TUFT_LEVELS: tuple[Level, ...] = ((3, 2.2, 1.9), (3, 1.7, 1.5), (5, 1.3, 1.0))
-TUFT_TERMINAL_DIAM = (0.8, 0.45)
-TUFT_TERMINAL_NSEG: tuple[int, ...] = (9, 9, 7, 9, 9, 7, 9, 9, 9, 7, 9, 9, 7, 9, 9, 7)
-# 2*3 + 4*3 + 8*5 + (11*9 + 5*7) = 192 segments
+OBLIQUE_TERMINAL_NSEG: tuple[tuple[int, int], ...] = ((11, 9),) * 7 + ((11, 11),) * 2
+# 9 * 3 + 7 * 20 + 2 * 22 = 211 segments; the shorter pairs sit low on the trunk. Each
+# oblique holds < 0.16 of the dendrite beyond its junction (the nexus search needs < 0.2)
+#: Tuft: binary tree of four levels below the nexus (2, 4, 8, 16 sections), ~300 um deep.
+TUFT_LEVELS: tuple[Level, ...] = ((3, 2.35, 2.1), (3, 1.45, 1.25), (3, 1.15, 0.9))
+TUFT_TERMINAL_DIAM = (0.9, 0.55)
+TUFT_TERMINAL_NSEG: tuple[int, ...] = (5,) * 16
+# 2*3 + 4*3 + 8*3 + 16*5 = 122 segments; 44 + 211 + 122 = 377 apical
 
-SOMA_LENGTH_UM = 22.0
-SOMA_DIAM_UM = 20.0
+SOMA_LENGTH_UM = 24.0
+SOMA_DIAM_UM = 23.0
 
 
 class _Builder:
@@ -154,7 +176,7 @@ class _Builder:
             length: float | None = None) -> int:
         if length is None:
             k = (nseg - 1) // 2
-            length = SEGMENT_LENGTH_UM * k + float(self.rng.uniform(8.0, 32.0))
+            length = SEGMENT_LENGTH_UM * k + float(self.rng.uniform(*EXTRA_LENGTH_UM[kind]))
         unit = direction / np.linalg.norm(direction)
         end = start + unit * length
         pts = np.array([[*start, d0], [*((start + end) / 2), (d0 + d1) / 2], [*end, d1]])

@@ -64,15 +64,10 @@ def _rest(cell: Cell) -> tuple[float, float]:
     return float(rec.soma_voltage_mv[-1]), float(rec.nexus_voltage_mv[-1])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap (issue 3 stays open): the soma rests at -80.9 mV (nexus -73.3 mV). The "
-    "mechanisms follow the published equations and the densities are the 5b variant's; made "
-    "isopotential the same cell rests at -75.8 mV, so the gap is electrotonic: soma and "
-    "basal trees (6.2 nS of leak to -90 mV) sit far from the Ih of the trunk and tuft. "
-    "Somatic SK_E2 accounts for 0.2 mV; a 2x thicker trunk gains 2.4 mV, but already a "
-    "3.6 um trunk base stops the bAP pulse firing; Hay 2011's own Ih and leak (not the 5b "
-    "ones) on this geometry rest at -77.0 mV"))
 def test_resting_potential(cell):
+    """Hay's -75 +- 5 mV at the soma. The cell rests at -79.3 mV (nexus -73.4 mV), 3.7 mV
+    below its densities made isopotential (next test): the soma and basal leak (to -90 mV)
+    sit electrotonically away from the trunk and tuft Ih. morphology.py says what moves it."""
     rest, nexus = _rest(cell)
     print(f"\nrest: soma {rest:.2f} mV, nexus {nexus:.2f} mV")
     assert REST_BAND_MV[0] < rest < REST_BAND_MV[1]
