@@ -106,10 +106,10 @@ class Morphology:
 # EXTRA_LENGTH_UM (always within [1, 40) um, so the rule above yields exactly n). Diameters
 # taper linearly along each section and never grow away from the soma.
 #
-# Diameters and lengths are in the range of reconstructed L5 pyramidal cells (soma ~20-25 um
-# across, basal branches below 1 um, an apical trunk tapering from ~4 um to ~2 um at the
-# nexus). Within that range they were tuned, the densities untouched, against
-# tests/test_validation.py; what each choice moves:
+# Soma (~23 um across) and apical trunk (~4 um tapering to ~2 um at the nexus) are in the
+# range of reconstructed L5 pyramidal cells; the basal roots (0.84 um) are thinner than most
+# reconstructions', a compromise for the resting potential. The numbers were tuned, the
+# densities untouched, against tests/test_validation.py; what each choice moves:
 #   * rest: the soma settles where the leak of soma and basal trees (to -90 mV) meets the Ih
 #     of the trunk and tuft (reversal -45 mV) across the trunk's axial resistance. A thick
 #     trunk, lean basal trees (thin, lengths at the short end of their bins) and a compact
@@ -153,7 +153,7 @@ OBLIQUE_ROOT: Level = (3, 2.2, 1.8)
 OBLIQUE_TERMINAL_DIAM = (1.3, 0.8)
 OBLIQUE_TERMINAL_NSEG: tuple[tuple[int, int], ...] = ((11, 9),) * 7 + ((11, 11),) * 2
 # 9 * 3 + 7 * 20 + 2 * 22 = 211 segments; the shorter pairs sit low on the trunk. Each
-# oblique holds < 0.16 of the dendrite beyond its junction (the nexus search needs < 0.2)
+# oblique holds < 0.16 of the dendrite beyond its junction (the nexus search needs < 0.2).
 #: Tuft: binary tree of four levels below the nexus (2, 4, 8, 16 sections), ~300 um deep.
 TUFT_LEVELS: tuple[Level, ...] = ((3, 2.35, 2.1), (3, 1.45, 1.25), (3, 1.15, 0.9))
 TUFT_TERMINAL_DIAM = (0.9, 0.55)
