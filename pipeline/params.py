@@ -8,6 +8,7 @@ out-of-range value stops the pipeline with one line naming the key, before NEURO
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import yaml
 
 from pipeline.atomic import write_text_atomic
 from pipeline.errors import UserError
+from pipeline.training import TrainSettings
 
 SCHEMA_VERSION = 1
 
@@ -28,15 +30,12 @@ def _int(minimum: int = 0) -> dict[str, Any]:
     return {"type": "integer", "minimum": minimum}
 
 
-def _fields_schema(module: str, name: str) -> dict[str, Any]:
+def _fields_schema(settings: type) -> dict[str, Any]:
     """The properties of a settings dataclass, typed by its annotations (`from __future__
     import annotations` makes them the names below)."""
-    import importlib
-    from dataclasses import fields
-
     kinds = {"int": {"type": "integer"}, "float": {"type": "number"},
              "bool": {"type": "boolean"}, "str": {"type": "string"}}
-    return {f.name: kinds[f.type] for f in fields(getattr(importlib.import_module(module), name))}
+    return {f.name: kinds[f.type] for f in fields(settings)}
 
 
 _DEVICE = {"enum": ["auto", "cpu", "cuda"]}
@@ -66,7 +65,7 @@ SCHEMA: dict[str, Any] = _obj({
         "workers": _WORKERS,
     }),
     # Every TrainSettings field, typed; its ranges are TrainSettings' own (checked below).
-    "train": _obj({**_fields_schema("pipeline.training", "TrainSettings"), "device": _DEVICE}),
+    "train": _obj({**_fields_schema(TrainSettings), "device": _DEVICE}),
     "evaluate": _obj({
         "window_ms": _int(1),
         "burn_in_ms": _int(),
@@ -119,13 +118,9 @@ def _message(error: Any) -> str:
 
 def _check_cross_fields(params: dict[str, Any]) -> list[tuple[str, str]]:
     """What a schema cannot say: relations between keys, and the models' own settings."""
-    from dataclasses import fields
-
     from surrogates.base import REGISTRY, model_names
 
     problems = []
-    from pipeline.training import TrainSettings
-
     train, evaluate = params["train"], params["evaluate"]
     try:
         TrainSettings(**{k: v for k, v in train.items() if k != "device"})
