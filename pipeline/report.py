@@ -323,6 +323,7 @@ class ReportFigure:
 class SweepSection:
     """The report's reading of an ELM-network sweep (sweep.md has every point)."""
 
+    title: str  # sweep.md's, so both read the same
     before: list[str]  # paragraphs before the table
     table: tuple[tuple[str, ...], list[tuple[str, ...]]] | None
     after: list[str]  # paragraphs after it
@@ -331,18 +332,17 @@ class SweepSection:
     analysis: Analysis | None  # what the figures draw
 
 
-SWEEP_TITLE = "ELM network: splitting a parameter budget"
 SWEEP_COLUMNS = ("budget", "N", "k_e", "k_c", "parameters", "AUC", "RMSE (mV, rescaled)")
 
 
 def sweep_section(rows: Sequence[dict[str, Any]], folder: Path) -> SweepSection:
     """Optimum per budget, the frontier's power law and the answer to whether the optimum
     moves towards more and more complex neurons."""
-    from pipeline.sweep import NO_BUDGETS
+    from pipeline.sweep import NO_BUDGETS, TITLE
     from pipeline.sweep_analysis import analyse, answer, fit_sentence, trend_lines
 
     if not rows:
-        return SweepSection([NO_BUDGETS], None, [], [], [], None)
+        return SweepSection(TITLE, [NO_BUDGETS], None, [], [], [], None)
     result = analyse(list(rows))
     scored = sum(math.isfinite(r["spike_auc"]) for r in rows)
     budgets = sorted({int(r["budget"]) for r in rows})
@@ -363,9 +363,9 @@ def sweep_section(rows: Sequence[dict[str, Any]], folder: Path) -> SweepSection:
         f"sweep_plane_{budget}", f"The (N, k_e) plane at {budget:,} parameters",
         "Spike AUC of every point; k_c spends the rest of the budget; the best is ringed.")
         for budget in budgets]
-    return SweepSection([intro, "The optimum of every budget (highest spike AUC):"], table,
-                        [fit_sentence(result), answer(result.optima)], trend_lines(result),
-                        figures, result)
+    return SweepSection(TITLE, [intro, "The optimum of every budget (highest spike AUC):"],
+                        table, [fit_sentence(result), answer(result.optima)],
+                        trend_lines(result), figures, result)
 
 
 def report_figures(trace_sim: int | None) -> list[ReportFigure]:
@@ -408,7 +408,7 @@ def render_markdown(ranked: Sequence[Evaluation], figures: Sequence[ReportFigure
     for fig in figures:
         parts += _markdown_figure(fig, "##")
     if sweep is not None:
-        parts += [f"## {SWEEP_TITLE}", ""]
+        parts += [f"## {sweep.title}", ""]
         for paragraph in sweep.before:
             parts += [paragraph, ""]
         if sweep.table is not None:
@@ -458,7 +458,7 @@ def render_html(ranked: Sequence[Evaluation], figures: Sequence[ReportFigure],
     for fig in figures:
         parts += _html_figure(fig, images[fig.name], "h2")
     if sweep is not None:
-        parts.append(f"<h2>{html.escape(SWEEP_TITLE)}</h2>")
+        parts.append(f"<h2>{html.escape(sweep.title)}</h2>")
         parts += [f"<p>{html.escape(p)}</p>" for p in sweep.before]
         if sweep.table is not None:
             parts.append(html_table(*sweep.table))

@@ -61,7 +61,7 @@ COLUMNS = ("budget", "num_units", "complexity", "connectivity", "params", "spike
            "train_seconds", "status")
 EVAL_SPLITS = ("test", "valid")
 LABELS = {"num_units": "N", "complexity": "k_e", "connectivity": "k_c"}
-TITLE = "# ELM network: splitting a parameter budget"
+TITLE = "ELM network: splitting a parameter budget"
 NO_BUDGETS = ("No budgets were given, so nothing was swept (the default of params.yaml; set "
               "sweep.budgets there, e.g. [1e3, 1e4, 1e5], to run it).")
 
@@ -376,7 +376,7 @@ def sweep_markdown(rows: list[dict[str, Any]], result: Analysis, settings: Train
     budgets = sorted({int(r["budget"]) for r in rows})
     optima = list(result.optima.values())
     lines = [
-        TITLE,
+        f"# {TITLE}",
         "",
         f"elm_network on {num_inputs} inputs; every point trained {settings.steps} steps "
         f"(batch {settings.batch_size}, {settings.window_ms} ms windows, lr {settings.lr:g}, "
@@ -417,7 +417,7 @@ def write_outputs(out: Path, rows: list[dict[str, Any]], settings: TrainSettings
 
     write_text_atomic(out / "points.csv", rows_to_csv(rows))
     if not rows:
-        write_text_atomic(out / "sweep.md", f"{TITLE}\n\n{NO_BUDGETS}\n")
+        write_text_atomic(out / "sweep.md", f"# {TITLE}\n\n{NO_BUDGETS}\n")
         return
     result = analyse(rows)
     save_frontier(rows, result, out / "frontier.png")
