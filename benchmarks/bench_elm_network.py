@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_elm_network.py [--budgets 1e3,1e4,1e5,1e6] [--share 1,8,16]
 
-Per budget, up to three networks of the sweep's default grid (`pipeline.sweep_analysis`):
+Per budget, up to three networks of the sweep's default grid (`pipeline.sweep.analysis`):
 milliseconds per training step (forward + backward + Adam, batch 8 x 500 ms, 1278 inputs,
 bf16 autocast on the GPU as in training). Baseline: the same network on the CPU (2 threads)
 in the same run; the ratio is the GPU's speed-up. On a GPU the recurrence is one kernel per
@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.sweep_analysis import (  # noqa: E402
+from pipeline.sweep.analysis import (  # noqa: E402
     DEFAULT_COMPLEXITIES,
     DEFAULT_UNITS,
     GridPoint,

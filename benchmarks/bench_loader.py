@@ -10,6 +10,7 @@ the ratio to the single-process loader measured in the same run.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.dataset import write_dataset
-from pipeline.synthetic import synthetic_batch
-from pipeline.windows import WindowDataset, window_loader
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' synthetic data
+
+from pipeline.datasets.contract import write_dataset  # noqa: E402
+from pipeline.training.windows import WindowDataset, window_loader  # noqa: E402
+from tests.synthetic import synthetic_batch  # noqa: E402
 
 
 def windows_per_second(folder: Path, workers: int, batches: int, batch_size: int = 8) -> float:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import sha256_file
 from pipeline.cli import main as cli
+from pipeline.runtime.files import sha256_file
 
 
 def bare_run(sim_ids: list[int], duration_ms: int, seed: int) -> float:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from os import PathLike
 
-class CellError(Exception):
-    """One line naming the file and the problem; the CLI prints it and exits non-zero."""
+from pipeline.errors import UserError
+
+
+class CellError(UserError):
+    """A bad cell spec, morphology or mechanism; `where` is the file."""
+
+    def __init__(self, problem: str, where: str | PathLike[str] | None = None):
+        super().__init__(where, problem)

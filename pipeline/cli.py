@@ -1,8 +1,8 @@
 """`neurosurrogate STAGE ...`: one subcommand per pipeline stage.
 
-Every stage module exposes `add_arguments(parser)` and `run(args)` and keeps heavy
-imports (torch, NEURON, Dask) inside `run`, so `--help` stays instant. The same module
-runs as `python -m pipeline.STAGE`.
+Every stage module in `pipeline.stages` exposes `add_arguments(parser)` and `run(args)` and
+keeps heavy imports (torch, NEURON, Dask) inside `run`, so `--help` stays instant.
+`python -m pipeline STAGE` is the same command.
 """
 
 from __future__ import annotations
@@ -16,18 +16,10 @@ from types import ModuleType
 from pipeline.errors import UserError
 
 # Stage name -> module. A stage is listed here only once it works.
-STAGES: dict[str, str] = {
-    "check-params": "pipeline.params",
-    "acquire": "pipeline.acquire",
-    "simulate": "pipeline.simulate",
-    "ingest": "pipeline.ingest",
-    "import-elm": "pipeline.import_elm",
-    "shard": "pipeline.shard",
-    "evaluate": "pipeline.evaluate",
-    "report": "pipeline.report",
-    "train": "pipeline.train",
-    "sweep": "pipeline.sweep",
-}
+STAGES: dict[str, str] = {name: f"pipeline.stages.{name.replace('-', '_')}" for name in (
+    "check-params", "acquire", "simulate", "ingest", "import-elm", "shard", "train",
+    "evaluate", "report", "sweep",
+)}
 
 
 def _summary(module: ModuleType) -> str:
@@ -45,22 +37,10 @@ def _add_stage(sub: argparse._SubParsersAction, name: str, module: ModuleType) -
     parser.set_defaults(_run=module.run, _stage=name)
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    """Error types of every package that mean 'the input is wrong', not 'a bug'."""
-    types: list[type[BaseException]] = [UserError]
-    for modname, attr in (("biophys_models.errors", "CellError"),
-                          ("surrogates.errors", "ModelError")):
-        try:
-            types.append(getattr(importlib.import_module(modname), attr))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(types)
-
-
 def _execute(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         args._run(args)
-    except _user_error_types() as err:
+    except UserError as err:
         print(f"{parser.prog} {args._stage}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -80,14 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         _add_stage(sub, name, importlib.import_module(modname))
     args = parser.parse_args(argv)
     return _execute(parser, args)
-
-
-def stage_main(name: str, argv: Sequence[str] | None = None) -> int:
-    """Entry point for `python -m pipeline.<stage>`: the same parser as the subcommand."""
-    parser = argparse.ArgumentParser(prog="neurosurrogate")
-    sub = parser.add_subparsers(dest="stage", required=True)
-    _add_stage(sub, name, importlib.import_module(STAGES[name]))
-    return _execute(parser, parser.parse_args([name, *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":

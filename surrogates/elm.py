@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from surrogates import cpp_scan
-from surrogates.base import Surrogate, SurrogateConfig, register
+from surrogates.base import Surrogate, SurrogateConfig
 from surrogates.elm_recurrence import (
     ACTIVATIONS,
     TANH_GAIN,
@@ -53,6 +53,7 @@ from surrogates.elm_recurrence import (
     memory_scan,
 )
 from surrogates.errors import ModelError
+from surrogates.registry import register
 from surrogates.routing import (
     ROUTINGS,
     Routing,

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from surrogates.base import Surrogate, SurrogateConfig, register
+from surrogates.base import Surrogate, SurrogateConfig
 from surrogates.cpp_scan import project
 from surrogates.elm_recurrence import (
     ACTIVATIONS,
@@ -53,6 +53,7 @@ from surrogates.elm_recurrence import (
     one_cpu_thread,
 )
 from surrogates.errors import ModelError
+from surrogates.registry import register
 
 SMALL_STEP = 1 << 16  # units x batch x hidden below which one step is "small ops"
 

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from os import PathLike
 
-class ModelError(Exception):
-    """One line naming the file (or setting) and the problem; the CLI prints it."""
+from pipeline.errors import UserError
+
+
+class ModelError(UserError):
+    """A bad model name, setting or checkpoint; `where` is the checkpoint or the setting."""
+
+    def __init__(self, problem: str, where: str | PathLike[str] | None = None):
+        super().__init__(where, problem)

@@ -28,7 +28,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from surrogates.base import Surrogate, SurrogateConfig, register
+from surrogates.base import Surrogate, SurrogateConfig
+from surrogates.registry import register
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each [layers, batch, hidden]
 

@@ -17,8 +17,10 @@ from typing import Any
 
 import torch
 
-from surrogates.base import Surrogate, build, torch_load_safely
+from surrogates.base import Surrogate
+from surrogates.checkpoints import torch_load_safely
 from surrogates.errors import ModelError
+from surrogates.registry import build
 from surrogates.routing import neuronio_routing
 
 REQUIRED_CONFIG = ("num_input", "num_output", "num_memory", "num_branch",

@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from surrogates.base import Surrogate, SurrogateConfig, register
+from surrogates.base import Surrogate, SurrogateConfig
+from surrogates.registry import register
 
 SPIKE_BIAS_INIT = -2.0  # published initial bias of the spike head
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.dataset import SimBatch
-from pipeline.neuronio_format import batch_to_neuronio, dump_neuronio
-from pipeline.synthetic import synthetic_batch
+from pipeline.datasets.contract import SimBatch
+from pipeline.datasets.neuronio import batch_to_neuronio, dump_neuronio
+from tests.synthetic import synthetic_batch
 
 NUM_SEGMENTS = 12
 DURATION_MS = 300

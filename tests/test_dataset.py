@@ -9,8 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from pipeline.atomic import atomic_path
-from pipeline.dataset import (
+from pipeline.datasets.contract import (
     SCHEMA_VERSION,
     ShardReader,
     concat,
@@ -20,7 +19,8 @@ from pipeline.dataset import (
     write_shard,
 )
 from pipeline.errors import UserError
-from pipeline.synthetic import synthetic_batch
+from pipeline.runtime.files import atomic_path
+from tests.synthetic import synthetic_batch
 
 
 @pytest.fixture

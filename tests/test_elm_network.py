@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from surrogates.base import build, load, save
+from surrogates import build, load, save
 from surrogates.elm_network import (
     connection_counts,
     draw_connectivity,
@@ -192,10 +192,11 @@ def test_trains_stably_from_1e3_to_1e6_parameters(tmp_path: Path, units: int, co
                                                   connectivity: int, steps: int) -> None:
     """On NeuronIO-sized synthetic input (1278 inputs) every size trains: finite losses, the
     training loss at least halves, and validation beats the best constant prediction."""
-    from pipeline.dataset import write_dataset
-    from pipeline.synthetic import synthetic_batch
-    from pipeline.train import train
-    from pipeline.training import TrainSettings, ValidationSet, validation_windows
+    from pipeline.datasets.contract import write_dataset
+    from pipeline.training.loop import ValidationSet, validation_windows
+    from pipeline.training.run import train
+    from pipeline.training.settings import TrainSettings
+    from tests.synthetic import synthetic_batch
 
     for part, ids in (("train", range(8)), ("valid", range(100, 102))):
         batch = synthetic_batch(np.array(list(ids)), num_segments=639, duration_ms=1500,

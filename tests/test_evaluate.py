@@ -15,10 +15,10 @@ from torch import nn
 
 import surrogates
 from pipeline.cli import main
-from pipeline.dataset import Dataset, output_bins, read_shard, write_dataset
-from pipeline.predict import predict_windows, window_plan
-from pipeline.synthetic import synthetic_batch
+from pipeline.datasets.contract import Dataset, output_bins, read_shard, write_dataset
+from pipeline.evaluation.predict import predict_windows, window_plan
 from tests.conftest import error_lines, tree_state
+from tests.synthetic import synthetic_batch
 
 SEGMENTS = 6
 DURATION = 820  # windows of 200 with stride 150 do not divide it: the last one moves back

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import torch
 
-from pipeline.import_elm import import_elm
+from pipeline.stages.import_elm import import_elm
 from surrogates import load
 from surrogates.errors import ModelError
 from surrogates.reference_import import convert
@@ -116,7 +116,7 @@ def binary_and_signed(batch: int, steps: int, n: int) -> tuple[torch.Tensor, tor
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.import_elm", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "pipeline", "import-elm", *map(str, args)],
                           capture_output=True, text=True)
 
 

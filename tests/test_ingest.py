@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.atomic import sha256_file
 from pipeline.cli import main
-from pipeline.dataset import Dataset, read_shard
-from pipeline.neuronio_format import SIM_ID_STRIDE
+from pipeline.datasets.contract import Dataset, read_shard
+from pipeline.datasets.neuronio import SIM_ID_STRIDE
+from pipeline.runtime.files import sha256_file
 from tests.conftest import error_lines, make_neuronio_file, tree_state
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from pipeline.metrics import (
+from pipeline.evaluation.metrics import (
     DEFINITIONS,
     clip_soma,
     drop_start,

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import UserError
-from pipeline.neuronio_format import (
+from pipeline.datasets.neuronio import (
     SIM_ID_STRIDE,
     batch_to_neuronio,
     dump_neuronio,
     load_neuronio,
     neuronio_to_batch,
 )
+from pipeline.errors import UserError
 from tests.conftest import NUM_SEGMENTS, make_neuronio_file
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.config.schema import check_params
 from pipeline.errors import UserError
-from pipeline.params import check_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

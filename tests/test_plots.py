@@ -9,8 +9,8 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from pipeline import plots
-from pipeline.published import PUBLISHED_NEURONIO, PublishedResult
+from pipeline.reporting import figures as plots
+from pipeline.reporting.published import PUBLISHED_NEURONIO, PublishedResult
 from tests.conftest import tree_state
 
 

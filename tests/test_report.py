@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.render_html import find_browser, render_and_check
-from pipeline.report import COLUMNS, rank, trace_window
+from pipeline.stages.report import COLUMNS, rank, trace_window
+from tests.browser_check import find_browser, render_and_check
 from tests.conftest import error_lines, tree_state
 
 STEPS = 1500
@@ -132,7 +132,7 @@ def test_one_evaluation_is_enough(evals: list[Path], tmp_path: Path) -> None:
 
 
 def test_ties_in_auc_are_broken_by_rmse(tmp_path: Path) -> None:
-    from pipeline.report import load_evaluations
+    from pipeline.stages.report import load_evaluations
 
     a = make_eval(tmp_path / "a", "A", skill=1.0, spike_auc=0.95, soma_rmse_mv=1.2)
     b = make_eval(tmp_path / "b", "B", skill=1.0, spike_auc=0.95, soma_rmse_mv=0.9)
@@ -205,7 +205,7 @@ def test_a_failing_report_keeps_the_previous_one(evals: list[Path], tmp_path: Pa
     def broken(*args, **kwargs) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("pipeline.report.render_html", broken)
+    monkeypatch.setattr("pipeline.stages.report.render_html", broken)
     with pytest.raises(RuntimeError):
         main(["report", "--evals", *map(str, evals[:2]), "--out", str(out)])
     assert tree_state(out) == before  # figures and all: no mix of two reports
@@ -233,9 +233,9 @@ def test_report_of_two_real_evaluations(tmp_path: Path) -> None:
     """Two untrained models scored by the evaluate stage on a tiny data set, then reported:
     the report reads exactly what evaluate writes."""
     import surrogates
-    from pipeline.dataset import write_dataset
-    from pipeline.evaluate import Protocol, evaluate
-    from pipeline.synthetic import synthetic_batch
+    from pipeline.datasets.contract import write_dataset
+    from pipeline.evaluation.run import Protocol, evaluate
+    from tests.synthetic import synthetic_batch
 
     data = tmp_path / "test"
     write_dataset(data, [synthetic_batch(np.arange(4), num_segments=8, duration_ms=800,
@@ -272,8 +272,9 @@ def test_report_of_two_real_evaluations(tmp_path: Path) -> None:
 def make_sweep(folder: Path, budgets=(1_000, 10_000, 100_000)) -> Path:
     """A sweep folder as `neurosurrogate sweep` leaves it, with AUC rising with the budget
     and, at each budget, with N: the optimum moves to more units."""
-    from pipeline.sweep import point_row, rows_to_csv
-    from pipeline.sweep_analysis import GridPoint
+    from pipeline.sweep.analysis import GridPoint
+    from pipeline.sweep.outputs import rows_to_csv
+    from pipeline.sweep.runner import point_row
 
     rows = []
     for k, budget in enumerate(budgets):

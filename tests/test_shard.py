@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.dataset import Dataset, read_shard, write_dataset
-from pipeline.synthetic import synthetic_batch
+from pipeline.datasets.contract import Dataset, read_shard, write_dataset
 from tests.conftest import error_lines, tree_state
+from tests.synthetic import synthetic_batch
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.atomic import sha256_file
 from pipeline.cli import main
-from pipeline.dataset import Dataset, read_shard
+from pipeline.datasets.contract import Dataset, read_shard
+from pipeline.runtime.files import sha256_file
 from tests.conftest import error_lines, tree_state
 
 ARGS = ["--num-sims", "4", "--duration-ms", "60", "--sims-per-shard", "1", "--seed", "11"]
@@ -117,7 +117,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_shard_redone(reference: Pat
 def test_an_interrupted_run_leaves_only_whole_shards_and_finishes_next_time(
         reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "interrupted"
-    cmd = [sys.executable, "-m", "pipeline.simulate", "--out", str(out), *ARGS,
+    cmd = [sys.executable, "-m", "pipeline", "simulate", "--out", str(out), *ARGS,
            "--workers", "1"]
     # A shell that starts jobs in the background (CI runners may) makes them ignore SIGINT,
     # and Python then never raises KeyboardInterrupt: give the child the default handler.
@@ -142,7 +142,7 @@ def test_an_interrupted_run_leaves_only_whole_shards_and_finishes_next_time(
 
 
 def test_export_to_the_published_layout_ingests_back(reference: Path, tmp_path: Path) -> None:
-    from pipeline.simulate import export_neuronio
+    from pipeline.stages.simulate import export_neuronio
 
     files = export_neuronio(reference, tmp_path / "export", seed=11)
     assert len(files) == 4 and files[0].name.endswith("secDuration__randomSeed_11000.p")

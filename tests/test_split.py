@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.datasets.split import assign_splits, parse_split, split_counts
 from pipeline.errors import UserError
-from pipeline.split import assign_splits, parse_split, split_counts
 
 FRACTIONS = {"train": 0.8, "valid": 0.1, "test": 0.1}
 

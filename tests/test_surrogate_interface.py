@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from surrogates import Surrogate, build, load, model_names, save
-from surrogates.base import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, read_checkpoint
+from surrogates.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, read_checkpoint
 from surrogates.errors import ModelError
 
 SMALL_SETTINGS: dict[str, dict[str, Any]] = {

@@ -13,21 +13,22 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.dataset import write_dataset
+from pipeline.datasets.contract import write_dataset
 from pipeline.errors import UserError
-from pipeline.sweep import NO_BUDGETS, sweep
-from pipeline.sweep import read_points as read_typed_points
-from pipeline.sweep_analysis import (
+from pipeline.sweep.analysis import (
     answer,
     budget_grid,
     fit_power_law,
     pareto_frontier,
     parse_budgets,
 )
-from pipeline.synthetic import synthetic_batch
-from pipeline.training import TrainSettings
+from pipeline.sweep.outputs import NO_BUDGETS
+from pipeline.sweep.outputs import read_points as read_typed_points
+from pipeline.sweep.runner import sweep
+from pipeline.training.settings import TrainSettings
 from surrogates.elm_network import connection_counts, param_budget
 from tests.conftest import error_lines
+from tests.synthetic import synthetic_batch
 
 SEGMENTS = 16
 GRID = {"units": [2, 4, 8, 16], "complexities": [1, 2, 4]}
@@ -154,12 +155,12 @@ def test_tiny_sweep_runs_in_parallel_then_resumes(shards: Path, tmp_path: Path,
     redone = sweep(shards, BUDGETS, out, quick(), device="cpu", workers=0, **GRID)
     assert [r["status"] for r in redone] == ["trained"] + ["reused"] * (len(rows) - 1)
 
-    import pipeline.train
+    import pipeline.training.run
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("diverged")
 
-    monkeypatch.setattr(pipeline.train, "train", broken)
+    monkeypatch.setattr(pipeline.training.run, "train", broken)
     (first / "model" / "train_metrics.json").unlink()
     (first / "eval" / "metrics.json").unlink()
     with pytest.raises(UserError, match="1 point"):
@@ -209,7 +210,7 @@ def test_no_budgets_is_an_empty_sweep_that_says_so(shards: Path, tmp_path: Path)
 
 
 def test_the_stage_runs_as_a_module(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", "--data",
+    result = subprocess.run([sys.executable, "-m", "pipeline", "sweep", "--data",
                              str(tmp_path), "--budgets", "1e3", "--out", str(tmp_path / "o")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and len(error_lines(result.stderr)) == 1, result.stderr

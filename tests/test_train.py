@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from pipeline.cli import main
-from pipeline.dataset import write_dataset
-from pipeline.synthetic import synthetic_batch
-from pipeline.train import LOG_COLUMNS, train
-from pipeline.training import TrainSettings, ValidationSet, soma_target, validation_windows
-from surrogates.base import build, read_checkpoint
+from pipeline.datasets.contract import write_dataset
+from pipeline.training.loop import ValidationSet, soma_target, validation_windows
+from pipeline.training.run import LOG_COLUMNS, train
+from pipeline.training.settings import TrainSettings
+from surrogates import build, read_checkpoint
 from tests.conftest import error_lines, tree_state
+from tests.synthetic import synthetic_batch
 
 SEGMENTS = 16
 SMALL_ELM = {"num_memory": 4}
@@ -105,7 +106,7 @@ def test_log_metrics_and_checkpoints(shards: Path, tmp_path: Path) -> None:
 
 
 def test_loss_ignores_the_burn_in_and_clips_the_soma() -> None:
-    from pipeline.training import window_losses
+    from pipeline.training.loop import window_losses
 
     model = build("lstm", num_exc=2, num_inh=2, hidden_size=2)
     settings = quick(burn_in_ms=3, window_ms=6, w_spike=0.0, w_soma=1.0)

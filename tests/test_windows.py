@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.dataset import input_bins, output_bins, read_shard, write_dataset
+from pipeline.datasets.contract import input_bins, output_bins, read_shard, write_dataset
 from pipeline.errors import UserError
-from pipeline.synthetic import synthetic_batch
-from pipeline.windows import WindowDataset, window_loader
+from pipeline.training.windows import WindowDataset, window_loader
+from tests.synthetic import synthetic_batch
 
 
 @pytest.fixture(scope="module")

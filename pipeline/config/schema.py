@@ -1,0 +1,177 @@
+"""The schema of params.yaml: every key, its type and its range, in one place.
+
+`check_params` reads a params file and returns it parsed, or raises one UserError naming
+the first bad key; every stage that takes `--params` goes through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import UserError
+from pipeline.training.settings import TrainSettings
+
+SCHEMA_VERSION = 1
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "additionalProperties": False,
+            "required": list(properties) if required is None else required}
+
+
+def _int(minimum: int = 0) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum}
+
+
+def _fields_schema(settings: type) -> dict[str, Any]:
+    """The properties of a settings dataclass, typed by its annotations (`from __future__
+    import annotations` makes them the names below)."""
+    kinds = {"int": {"type": "integer"}, "float": {"type": "number"},
+             "bool": {"type": "boolean"}, "str": {"type": "string"}}
+    return {f.name: kinds[f.type] for f in fields(settings)}
+
+
+_DEVICE = {"enum": ["auto", "cpu", "cuda"]}
+_WORKERS = _int(1)
+
+SCHEMA: dict[str, Any] = _obj({
+    "data": _obj({
+        # A NeuronIO .p file or a folder of them: ingest it instead of simulating.
+        "neuronio": {"type": ["string", "null"], "minLength": 1},
+    }),
+    "simulate": _obj({
+        "cell": {"type": "string", "minLength": 1},  # l5pc or a cell spec YAML
+        "num_sims": _int(1),
+        "duration_ms": _int(1),
+        "seed": _int(),
+        "sims_per_shard": _int(1),
+        # NeuronIO protocol: excitation range and inhibition offsets, "A,B" (see simulate)
+        "exc_range": {"type": "string", "pattern": r"^\s*[0-9.]+\s*,\s*[0-9.]+\s*$"},
+        "inh_offsets": {"type": "string", "pattern": r"^\s*[0-9.]+\s*,\s*[0-9.]+\s*$"},
+        "workers": _WORKERS,
+        "scheduler": {"type": ["string", "null"]},  # a Dask scheduler address
+    }),
+    "shard": _obj({
+        "split": {"type": "string", "pattern": r"^\s*\w+=[0-9.]+(\s*,\s*\w+=[0-9.]+)*\s*$"},
+        "sims_per_shard": _int(1),
+        "seed": _int(),
+        "workers": _WORKERS,
+    }),
+    # Every TrainSettings field, typed; its ranges are TrainSettings' own (checked below).
+    "train": _obj({**_fields_schema(TrainSettings), "device": _DEVICE}),
+    "evaluate": _obj({
+        "window_ms": _int(1),
+        "burn_in_ms": _int(),
+        "skip_ms": _int(),
+        "max_spikes": _int(),
+        "batch_size": _int(1),
+        "num_traces": _int(),
+        "device": _DEVICE,
+    }),
+    # The ELM-network budget sweep (docs/elm-network.md); no budgets: the stage writes an
+    # empty sweep and the report says so. A budget may be a number or text such as "1e5".
+    "sweep": _obj({
+        "budgets": {"type": "array", "items": {"type": ["number", "string"]}},
+        "units": {"type": "array", "minItems": 1, "items": _int(1)},
+        "complexities": {"type": "array", "minItems": 1, "items": _int(1)},
+        "steps": _int(1),
+        "val_every": _int(1),
+        "eval_split": {"enum": ["test", "valid"]},
+        "workers": _int(0),
+        "device": _DEVICE,
+    }),
+    "models": {"type": "array", "minItems": 1, "items": _obj({
+        "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+        "model": {"type": "string"},
+        # Model config settings as the train stage's --set takes them: "key=value key=value"
+        "set": {"type": "string", "pattern": r"^(\s*[A-Za-z_]\w*=\S+)*\s*$"},
+    })},
+})
+
+
+def _key_of(error: Any) -> str:
+    """The dotted key an error is about; for an unknown key, that key itself."""
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return ".".join(filter(None, [path, extra[0] if extra else ""]))
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return ".".join(filter(None, [path, missing[0] if missing else ""]))
+    return path or "(top level)"
+
+
+def _message(error: Any) -> str:
+    if error.validator == "additionalProperties":
+        return "unknown key"
+    if error.validator == "required":
+        return "missing key"
+    return error.message
+
+
+def _check_cross_fields(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a schema cannot say: relations between keys, and the models' own settings."""
+    from surrogates import REGISTRY, model_names
+
+    problems = []
+    train, evaluate = params["train"], params["evaluate"]
+    try:
+        TrainSettings(**{k: v for k, v in train.items() if k != "device"})
+    except ValueError as err:
+        problems.append(("train", str(err)))
+    if evaluate["burn_in_ms"] >= evaluate["window_ms"]:
+        problems.append(("evaluate.burn_in_ms", "must be shorter than evaluate.window_ms"))
+    if params["simulate"]["duration_ms"] <= evaluate["skip_ms"]:
+        problems.append(("evaluate.skip_ms", "leaves nothing of simulate.duration_ms"))
+    budgets = params["sweep"]["budgets"]
+    if budgets:
+        from pipeline.sweep.analysis import parse_budgets
+
+        try:
+            parse_budgets(",".join(str(b) for b in budgets))
+        except ValueError as err:
+            problems.append(("sweep.budgets", str(err)))
+    names = [m["name"] for m in params["models"]]
+    known = model_names()
+    for k, entry in enumerate(params["models"]):
+        where = f"models.{k}"
+        if names.count(entry["name"]) > 1:
+            problems.append((f"{where}.name", f"{entry['name']!r} is used twice"))
+        if entry["model"] not in known:
+            problems.append((f"{where}.model", f"unknown model {entry['model']!r}; known: "
+                                               f"{', '.join(known)}"))
+            continue
+        settable = {f.name for f in fields(REGISTRY[entry["model"]].config_class)}
+        for pair in entry["set"].split():
+            key = pair.partition("=")[0]
+            if key not in settable:
+                problems.append((f"{where}.set", f"{entry['model']} has no setting {key!r}"))
+    return problems
+
+
+def check_params(path: Path) -> dict[str, Any]:
+    """The parsed params, or a UserError naming the first bad key."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(path, "no such params file")
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UserError(path, f"not valid YAML{where}") from None
+    error = best_match(Draft202012Validator(SCHEMA).iter_errors(params))
+    if error is not None:
+        raise UserError(path, f"{_key_of(error)}: {_message(error)}")
+    problems = _check_cross_fields(params)
+    if problems:
+        key, problem = problems[0]
+        raise UserError(path, f"{key}: {problem}")
+    return params

@@ -1,0 +1,317 @@
+"""Scoring a surrogate checkpoint on one split by the published NeuronIO protocol (the
+`evaluate` stage and the sweep both call `evaluate` here).
+
+Whole simulations are predicted with overlapping windows whose burn-in is discarded
+(pipeline/predict.py), the first --skip-ms of each simulation is dropped, and simulations
+with more than --max-spikes output spikes in what is left are dropped; the metrics
+(pipeline/metrics.py) are taken over all remaining 1 ms bins. Writes metrics.json,
+roc.csv, predictions.h5, roc.png and traces*.png into --out (docs/data-format.md,
+"Evaluation outputs"); all of them are renamed into place together at the end, so a
+failing run leaves earlier outputs as they were.
+"""
+
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pipeline.datasets.contract import Dataset, ShardReader, input_bins, output_bins
+from pipeline.errors import UserError
+from pipeline.evaluation.metrics import (
+    DEFINITIONS,
+    drop_start,
+    keep_simulations,
+    score,
+)
+from pipeline.evaluation.predict import predict_windows
+from pipeline.protocol import BURN_IN_MS, MAX_SPIKES, SKIP_MS, WINDOW_MS
+
+if TYPE_CHECKING:
+    import torch
+
+    from pipeline.evaluation.metrics import SpikeScores
+    from surrogates.base import Surrogate
+
+CHECKPOINTS = ("best", "last")
+
+
+SPEED_BATCH = 32  # simulations per timed batch: the same for every model, so comparable
+
+
+SPEED_INPUT_RATE = 0.005  # spikes per ms per input of the random timing input (5 Hz)
+
+
+DEFAULT_NUM_TRACES = 3
+
+
+@dataclass(frozen=True)
+class Protocol:
+    window_ms: int = WINDOW_MS
+    burn_in_ms: int = BURN_IN_MS
+    skip_ms: int = SKIP_MS
+    max_spikes: int = MAX_SPIKES
+
+    def check(self, duration_ms: int, where: Path) -> None:
+        if not 0 <= self.burn_in_ms < self.window_ms:
+            raise UserError("--burn-in-ms", f"must lie in 0..window_ms - 1 = "
+                                            f"{self.window_ms - 1}, got {self.burn_in_ms}")
+        if not 0 <= self.skip_ms < duration_ms:
+            raise UserError("--skip-ms", f"must lie in 0..{duration_ms - 1} for the "
+                                         f"{duration_ms} ms simulations of {where}, "
+                                         f"got {self.skip_ms}")
+        if self.max_spikes < 0:
+            raise UserError("--max-spikes", f"must be at least 0, got {self.max_spikes}")
+
+
+@dataclass
+class Predictions:
+    """Kept simulations, kept bins only (from skip_ms on), aligned with the ground truth."""
+
+    sim_id: np.ndarray  # int64 [n]
+    spike_prob: np.ndarray  # float32 [n, T]
+    soma_mv: np.ndarray  # float32 [n, T], raw and unclipped
+    true_spikes: np.ndarray  # uint8 [n, T]
+    true_soma_mv: np.ndarray  # float32 [n, T]
+
+
+def select_simulations(data: Dataset, protocol: Protocol) -> tuple[list[list[int]], int]:
+    """Rows of each shard that the protocol keeps, and how many simulations it drops."""
+    duration = data.info.duration_ms
+    kept, dropped = [], 0
+    for path in data.shard_paths:
+        with ShardReader(path) as reader:
+            spikes = np.zeros((reader.num_sims, duration), dtype=np.float32)
+            for row in range(reader.num_sims):
+                spikes[row] = output_bins(reader.output_spikes(row), 0, duration)
+        keep = keep_simulations(drop_start(spikes, protocol.skip_ms), protocol.max_spikes)
+        kept.append(np.flatnonzero(keep).tolist())
+        dropped += int(np.count_nonzero(~keep))
+    return kept, dropped
+
+
+def read_batches(data: Dataset, rows: list[list[int]], batch_size: int
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(sim ids, inputs uint8 [n, T, inputs], spike bins [n, T], soma mV [n, T]) of at most
+    `batch_size` simulations at a time: a whole split never sits in memory."""
+    info = data.info
+    for path, shard_rows in zip(data.shard_paths, rows, strict=True):
+        if not shard_rows:
+            continue
+        with ShardReader(path) as reader:
+            for first in range(0, len(shard_rows), batch_size):
+                part = shard_rows[first:first + batch_size]
+                x = np.empty((len(part), info.duration_ms, info.num_inputs), dtype=np.uint8)
+                for i, row in enumerate(part):
+                    synapse, time_ms = reader.input_spikes(row)
+                    x[i] = input_bins(synapse, time_ms, 0, info.duration_ms, info.num_inputs)
+                spikes = np.stack([output_bins(reader.output_spikes(r), 0, info.duration_ms)
+                                   for r in part])
+                soma = np.stack([reader.soma_voltage(r) for r in part])
+                yield reader.sim_id[part], x, spikes, soma
+
+
+def check_inputs_fit(model: Surrogate, data: Dataset, checkpoint: Path) -> None:
+    cfg, info = model.config, data.info
+    if (cfg.num_exc, cfg.num_inh) != (info.num_exc, info.num_inh):
+        raise UserError(checkpoint, f"the model takes {cfg.num_exc} excitatory + "
+                                    f"{cfg.num_inh} inhibitory inputs, but {data.folder} has "
+                                    f"{info.num_exc} + {info.num_inh}")
+
+
+def predict_split(model: Surrogate, data: Dataset, rows: list[list[int]], protocol: Protocol,
+                  batch_size: int, device: torch.device, checkpoint: Path) -> Predictions:
+    """Predict every kept simulation; keep the bins from skip_ms on."""
+    import torch
+    from tqdm.auto import tqdm
+
+    skip = protocol.skip_ms
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in Predictions.__dataclass_fields__}
+    with tqdm(total=sum(map(len, rows)), unit="sim", desc="evaluate", disable=None) as bar:
+        for sim_id, x, spikes, soma in read_batches(data, rows, batch_size):
+            y = predict_windows(model, torch.from_numpy(x).to(device), protocol.window_ms,
+                                protocol.burn_in_ms, windows_per_pass=batch_size)
+            bad = ~torch.isfinite(y).all(dim=2).all(dim=1)
+            if bool(bad.any()):
+                raise UserError(checkpoint, f"the model predicts NaN or infinite values "
+                                            f"(simulation {int(sim_id[int(bad.nonzero()[0])])}"
+                                            f" of {data.folder})")
+            parts["sim_id"].append(sim_id)
+            parts["spike_prob"].append(torch.sigmoid(y[..., 0]).cpu().numpy()[:, skip:])
+            parts["soma_mv"].append(model.soma_mv(y).cpu().numpy()[:, skip:])
+            parts["true_spikes"].append(spikes[:, skip:].astype(np.uint8))
+            parts["true_soma_mv"].append(soma[:, skip:])
+            bar.update(len(sim_id))
+    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    return Predictions(sim_id=arrays["sim_id"].astype(np.int64),
+                       spike_prob=arrays["spike_prob"].astype(np.float32),
+                       soma_mv=arrays["soma_mv"].astype(np.float32),
+                       true_spikes=arrays["true_spikes"],
+                       true_soma_mv=arrays["true_soma_mv"].astype(np.float32))
+
+
+def measure_speed(model: Surrogate, duration_ms: int, protocol: Protocol,
+                  device: torch.device, num_sims: int = SPEED_BATCH, seed: int = 0) -> float:
+    """Simulated ms per second of the windowed prediction path on `num_sims` simulations of
+    random binary input (after one warm-up pass), the same for every model."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.empty(num_sims, duration_ms, model.config.num_inputs, dtype=torch.uint8)
+    for i in range(num_sims):  # one simulation at a time keeps the float temporaries small
+        x[i] = torch.rand(duration_ms, model.config.num_inputs, generator=gen) < SPEED_INPUT_RATE
+    x = x.to(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    predict_windows(model, x[:, :protocol.window_ms], protocol.window_ms, protocol.burn_in_ms,
+                    windows_per_pass=SPEED_BATCH)
+    sync()
+    start = time.perf_counter()
+    predict_windows(model, x, protocol.window_ms, protocol.burn_in_ms,
+                    windows_per_pass=SPEED_BATCH)
+    sync()
+    return num_sims * duration_ms / (time.perf_counter() - start)
+
+
+def speedup_vs_neuron(sim_ms_per_s: float, duration_ms: int,
+                      neuron_wall_s_per_sim: float | None) -> float | None:
+    """Surrogate throughput at batch SPEED_BATCH over that of one NEURON process."""
+    if neuron_wall_s_per_sim is None or neuron_wall_s_per_sim <= 0:
+        return None
+    return sim_ms_per_s / (duration_ms / neuron_wall_s_per_sim)
+
+
+def _write_predictions(path: Path, pred: Predictions, start_ms: int) -> None:
+    import h5py
+
+    chunks = (1, pred.spike_prob.shape[1]) if len(pred.sim_id) else None
+    packed: dict[str, Any] = {"compression": "gzip", "compression_opts": 4, "shuffle": True,
+                              "chunks": chunks}
+    with h5py.File(path, "w") as h5:
+        h5.attrs["start_ms"] = start_ms
+        h5.attrs["dt_ms"] = 1
+        h5.create_dataset("sim_id", data=pred.sim_id)
+        for name in ("spike_prob", "soma_mv", "true_spikes", "true_soma_mv"):
+            h5.create_dataset(name, data=getattr(pred, name), **packed)
+
+
+def _write_roc_csv(path: Path, fpr: np.ndarray, tpr: np.ndarray) -> None:
+    np.savetxt(path, np.column_stack([fpr, tpr]), delimiter=",", header="fpr,tpr",
+               comments="", fmt="%.9g")
+
+
+def trace_name(k: int) -> str:
+    """traces.png for the first kept simulation, traces_<k>.png for the k-th after it."""
+    return "traces.png" if k == 0 else f"traces_{k}.png"
+
+
+def write_outputs(out: Path, metrics: dict[str, Any], context: dict[str, Any],
+                  roc: SpikeScores, pred: Predictions,
+                  label: str, num_traces: int, start_ms: int) -> list[str]:
+    """Write every output under a temporary name, then rename them all (metrics.json last);
+    an error on the way renames nothing. Returns the names written."""
+    from pipeline.reporting.figures import save_roc, save_traces
+    from pipeline.runtime.files import atomic_path
+
+    if out.exists() and not out.is_dir():
+        raise UserError(out, "exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    time_ms = np.arange(start_ms, start_ms + pred.spike_prob.shape[1], dtype=np.float64)
+    traces = [trace_name(k) for k in range(min(num_traces, len(pred.sim_id)))]
+    with ExitStack() as stack:
+        tmp = {name: stack.enter_context(atomic_path(out / name))
+               for name in ["metrics.json", "evaluation.json", "roc.csv", "predictions.h5",
+                            "roc.png", *traces]}
+        _write_predictions(tmp["predictions.h5"], pred, start_ms)
+        _write_roc_csv(tmp["roc.csv"], roc.fpr, roc.tpr)
+        save_roc({label: (roc.fpr, roc.tpr, roc.auc)}, tmp["roc.png"],
+                 title=f"{label}: spike ROC over {len(pred.sim_id)} simulations")
+        for k, name in enumerate(traces):
+            save_traces(time_ms, pred.true_soma_mv[k], pred.true_spikes[k],
+                        {label: (pred.soma_mv[k], pred.spike_prob[k])}, tmp[name],
+                        title=f"{label}: simulation {int(pred.sim_id[k])}")
+        tmp["evaluation.json"].write_text(json.dumps(context, indent=1) + "\n",
+                                          encoding="utf-8")
+        tmp["metrics.json"].write_text(json.dumps(metrics, indent=1, allow_nan=False) + "\n",
+                                       encoding="utf-8")
+    # Traces of an earlier run with a larger --num-traces would no longer match.
+    for stale in out.glob("traces_*.png"):
+        if stale.name not in traces:
+            stale.unlink()
+    return list(tmp)
+
+
+def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = "best",
+             protocol: Protocol | None = None, batch_size: int = 32, device: str = "auto",
+             label: str | None = None, num_traces: int = DEFAULT_NUM_TRACES) -> dict[str, Any]:
+    """Score `model_dir`/`checkpoint`.pt on the split `data_dir`; return metrics.json's
+    content."""
+    import surrogates
+    from pipeline.runtime.devices import pick_device
+
+    protocol = protocol or Protocol()
+    if checkpoint not in CHECKPOINTS:
+        raise UserError("--checkpoint", f"must be one of {', '.join(CHECKPOINTS)}, "
+                                        f"got {checkpoint!r}")
+    if batch_size < 1:
+        raise UserError("--batch-size", f"must be at least 1, got {batch_size}")
+    if num_traces < 0:
+        raise UserError("--num-traces", f"must be at least 0, got {num_traces}")
+    data = Dataset(Path(data_dir))
+    duration = data.info.duration_ms
+    protocol.check(duration, data.folder)
+    torch_device = pick_device(device)
+    ckpt = Path(model_dir) / f"{checkpoint}.pt"
+    model = surrogates.load(ckpt, torch_device)
+    check_inputs_fit(model, data, ckpt)
+
+    rows, dropped = select_simulations(data, protocol)
+    if not any(rows):
+        raise UserError(data.folder, f"no simulation left to score: {data.num_sims} in the "
+                                     f"split, {dropped} with more than {protocol.max_spikes} "
+                                     f"output spikes after {protocol.skip_ms} ms dropped")
+    pred = predict_split(model, data, rows, protocol, batch_size, torch_device, ckpt)
+    try:
+        flat, roc = score(pred.true_spikes, pred.spike_prob, pred.true_soma_mv, pred.soma_mv)
+    except ValueError as err:
+        raise UserError(data.folder, str(err)) from None
+    sim_ms_per_s = measure_speed(model, duration, protocol, torch_device)
+    neuron_wall = data.manifest.neuron_wall_s_per_sim
+    label = label or Path(model_dir).resolve().name
+    # metrics.json holds what `dvc metrics show` should tabulate (scores and the model's
+    # identity); evaluation.json the provenance, the protocol and the definitions.
+    metrics: dict[str, Any] = {
+        "model": model.name, "label": label, "num_params": model.num_params(),
+        **flat,
+        "num_sims": len(pred.sim_id), "num_sims_dropped": dropped,
+        "sim_ms_per_s": sim_ms_per_s,
+        "speedup_vs_neuron": speedup_vs_neuron(sim_ms_per_s, duration, neuron_wall),
+        "neuron_wall_s_per_sim": neuron_wall, "device": str(torch_device),
+    }
+    context: dict[str, Any] = {
+        "data": str(data.folder.resolve()), "checkpoint": str(ckpt.resolve()),
+        "window_ms": protocol.window_ms, "burn_in_ms": protocol.burn_in_ms,
+        "skip_ms": protocol.skip_ms, "max_spikes": protocol.max_spikes,
+        "duration_ms": duration, "speed_batch": SPEED_BATCH,
+        "definitions": {**DEFINITIONS,
+                        "sim_ms_per_s": f"simulated ms per second of windowed prediction "
+                                        f"of {SPEED_BATCH} simulations at once on this device",
+                        "speedup_vs_neuron": "sim_ms_per_s / (duration_ms / "
+                                             "neuron_wall_s_per_sim): against one NEURON "
+                                             "process"},
+    }
+    write_outputs(Path(out), metrics, context, roc, pred, label, num_traces, protocol.skip_ms)
+    print(f"{out}: {label} on {len(pred.sim_id)} simulations: spike AUC {flat['spike_auc']:.4f}"
+          f", soma RMSE {flat['soma_rmse_mv']:.3f} mV (rescaled), "
+          f"{sim_ms_per_s:,.0f} simulated ms/s")
+    return metrics

@@ -1,0 +1,37 @@
+"""The published NeuronIO protocol numbers (Beniaguev et al. 2021; ../shared/reference), in
+one place. Training, evaluation, the models' output scale and the report all read them here.
+
+A leaf module: plain constants and the synapse layout, no imports at module level, so that
+every package (`surrogates` included) and every `--help` can use it for free.
+"""
+
+WINDOW_MS = 500  # prediction (and training) window
+BURN_IN_MS = 150  # start of every window after the first left out of the loss and the score
+SKIP_MS = 500  # unscored start of every simulation
+MAX_SPIKES = 24  # simulations with more output spikes than this (after SKIP_MS) are dropped
+SOMA_CLIP_MV = -55.0  # the soma is trained and scored clipped from above, below threshold
+SOMA_OFFSET_MV = -67.7  # models predict the soma as (V - SOMA_OFFSET_MV) * SOMA_SCALE
+SOMA_SCALE = 0.1
+FPR_POINTS = (0.0025, 0.01)  # false-positive rates the TPR is reported at; the first is quoted
+
+
+# The NeuronIO synapse layout: dendritic segment k carries excitatory synapse k and inhibitory
+# synapse num_segments + k (inputs are ordered excitatory first, each in segment order).
+
+def synapses_of_segment(segment: int, num_segments: int) -> tuple[int, int]:
+    """(excitatory, inhibitory) input index of `segment`."""
+    return segment, num_segments + segment
+
+
+def synapse_segment(synapse, num_segments: int):
+    """The segment of input index `synapse` (an int or an integer array)."""
+    return synapse % num_segments
+
+
+def per_synapse(per_segment):
+    """A per-segment value for every input: the excitatory inputs' then the inhibitory ones'
+    (an array of twice the length; numpy is imported only here)."""
+    import numpy as np
+
+    values = np.asarray(per_segment)
+    return np.concatenate([values, values])

@@ -1,0 +1,88 @@
+"""A training run's settings, and how the command line makes them: the flags of every
+TrainSettings field (shared by `train` and `sweep`) and `--set KEY=VALUE` model settings.
+
+Torch-free, so that `--help` and check-params need not import torch."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import yaml
+
+from pipeline.errors import UserError
+from pipeline.protocol import BURN_IN_MS, SOMA_CLIP_MV, WINDOW_MS
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One training run's settings (the `train` section of params.yaml)."""
+
+    steps: int = 2000
+    batch_size: int = 8
+    window_ms: int = WINDOW_MS
+    min_start_ms: int = 500  # windows start this far into a simulation where it allows
+    burn_in_ms: int = BURN_IN_MS  # first part of each window left out of the loss
+    lr: float = 5e-4
+    lr_final_fraction: float = 0.0  # cosine decay from lr to lr * this at the last step
+    w_spike: float = 0.5  # weight of the spike BCE
+    w_soma: float = 0.5  # weight of the soma MSE (training scale)
+    soma_clip_mv: float = SOMA_CLIP_MV  # soma target clipped from above, as published
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    val_every: int = 100  # validate (and checkpoint) every this many steps
+    val_windows: int = 64  # fixed validation windows from the valid split
+    seed: int = 0
+    num_workers: int = 0  # loader processes; batches are identical for any number
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "window_ms", "val_every", "val_windows")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.burn_in_ms < self.window_ms:
+            raise ValueError(f"burn_in_ms must be in [0, window_ms), got {self.burn_in_ms}")
+        if self.lr <= 0 or not 0 <= self.lr_final_fraction <= 1:
+            raise ValueError("need lr > 0 and 0 <= lr_final_fraction <= 1")
+        if self.w_spike < 0 or self.w_soma < 0 or self.w_spike + self.w_soma == 0:
+            raise ValueError("loss weights must be >= 0 and not both 0")
+        if self.grad_clip < 0 or self.min_start_ms < 0 or self.num_workers < 0:
+            raise ValueError("grad_clip, min_start_ms and num_workers must be >= 0")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainSettings field. Each also answers to its params.yaml spelling
+    (--batch_size), which is what dvc.yaml's ${train} expands to."""
+    defaults = TrainSettings()
+    for name in TrainSettings.names():
+        default = getattr(defaults, name)
+        spellings = [f"--{name.replace('_', '-')}"] + (["--" + name] if "_" in name else [])
+        parser.add_argument(*spellings, dest=name, type=type(default), default=default,
+                            metavar=name.split("_")[-1].upper(), help=f"(default {default})")
+
+
+def parse_model_settings(pairs: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError("--set", f"expected KEY=VALUE, got {pair!r}")
+        try:
+            settings[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError("--set", f"value of {key} is not a YAML scalar: {value!r}") from None
+    return settings
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    try:
+        return TrainSettings(**{name: getattr(args, name) for name in TrainSettings.names()})
+    except ValueError as err:
+        raise UserError("train settings", str(err)) from None
