@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' synthetic data
 
-from pipeline.datasets.contract import write_dataset  # noqa: E402
+from pipeline.datasets.dataset import write_dataset  # noqa: E402
 from pipeline.training.windows import WindowDataset, window_loader  # noqa: E402
 from tests.synthetic import synthetic_batch  # noqa: E402
 

@@ -17,7 +17,7 @@ from typing import Any
 from neuron import h
 
 from biophys_models.biophysics import apply_hay_biophysics, discretise
-from biophys_models.cell_spec import CellSpec, load_cell_spec
+from biophys_models.cell_spec import BUILTIN_CELLS, SPEC_SUFFIXES, CellSpec, load_cell_spec
 from biophys_models.errors import CellError
 from biophys_models.morphology import check_counts, generate_l5pc
 from biophys_models.readers import (
@@ -28,13 +28,12 @@ from biophys_models.readers import (
     sections_from_reconstruction,
 )
 from biophys_models.sections import CellSections
-from biophys_models.segments import Nexus, SegmentTable, build_segment_table, find_nexus
+from biophys_models.segments import Nexus, find_nexus, read_segments
 from biophys_models.synapses import SynapseLayout, attach_synapses
+from pipeline.datasets.contract import Segments
 
-BUILTIN_CELLS = ("l5pc",)
 L5PC_SEGMENTS = (("basal", 262), ("apical", 377))
 AXON_STUB = (2, 30.0, 1.0)  # sections, length um, diameter um (NeuronIO / Hay replace_axon)
-SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 class Cell:
@@ -46,7 +45,7 @@ class Cell:
         self.coreneuron = coreneuron  # its mechanisms were also compiled for CoreNEURON
         self.sections = sections
         self._owner = owner  # keeps the hoc template instance / section owner alive
-        self.segments: SegmentTable = build_segment_table(sections)
+        self.segments: Segments = read_segments(sections)
         self.nexus: Nexus = find_nexus(sections, self.segments)
         self.dendritic_segments: list[Any] = [seg for sec in sections.dendrites for seg in sec]
         self.soma = sections.soma[0]

@@ -27,6 +27,9 @@ import yaml
 
 from biophys_models.errors import CellError
 
+#: Cells build_cell makes without a file (the generated L5PC geometry + Hay biophysics).
+BUILTIN_CELLS = ("l5pc",)
+SPEC_SUFFIXES = (".yaml", ".yml")  # a cell source with one of these is a cell spec
 TEMPLATE_KEYS = {"name", "mechanisms", "load", "template", "template_name", "template_args",
                  "section_lists"}
 MORPHOLOGY_KEYS = {"name", "morphology"}

@@ -282,6 +282,8 @@ def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
                 tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
                 if target.exists():  # leftover of an interrupted, incomplete build
                     shutil.rmtree(target)
+                # a whole folder, renamed under the lock (pipeline.runtime.files renames
+                # single files)
                 os.replace(tmp, target)
                 _builds_done.append(target)
             finally:

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import convolve1d
 
+from pipeline.protocol import synapses_of_segment
+
 TREES = ("basal", "apical")
 LENGTH_OFFSET_UM = 10.0
 
@@ -120,11 +122,14 @@ def input_spikes(segment_type: np.ndarray, length_um: np.ndarray, duration_ms: i
                  ) -> tuple[np.ndarray, np.ndarray]:
     """One simulation's input spikes as (synapse, time_ms) int arrays, sorted by time.
 
-    Synapse k < num_segments is the excitatory synapse of segment k, num_segments + k its
-    inhibitory one; at most one spike per synapse and 1 ms bin, at the bin's start."""
+    Segment k's rates drive its inputs `pipeline.protocol.synapses_of_segment(k, n)`; at
+    most one spike per synapse and 1 ms bin, at the bin's start."""
     exc, inh = segment_rates(segment_type, length_um, duration_ms, seed, sim_id, settings)
     rng = np.random.default_rng([seed, sim_id, 1])  # the draw's own stream
-    rates = np.concatenate([exc, inh])  # [2 n, T]
+    n = len(exc)
+    rates = np.empty((2 * n, duration_ms))  # [input, T]
+    exc_input, inh_input = synapses_of_segment(np.arange(n), n)
+    rates[exc_input], rates[inh_input] = exc, inh
     p = np.minimum(rng.exponential(1.0, size=rates.shape) * rates, 1.0)
     synapse, time_ms = np.nonzero(rng.random(rates.shape) < p)
     order = np.lexsort((synapse, time_ms))

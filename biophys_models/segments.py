@@ -1,19 +1,23 @@
 """Metadata of every dendritic segment, and where the nexus is.
 
 The segment order is the NeuronIO one: basal sections first, then apical, each in NEURON's
-iteration order of sections and of x along a section. Synapse k sits on segment k, so this
-table is what later stages use to group inputs by tree, distance or branch.
+iteration order of sections and of x along a section. Segment k carries the inputs
+`pipeline.protocol.synapses_of_segment(k, n)`, so this table is what later stages use to
+group inputs by tree, distance or branch. The table is the data contract's `Segments`
+(NEURON-free, so that data sets are read without NEURON): what a cell reports is what its
+simulations store under segments/.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from neuron import h
 
 from biophys_models.sections import CellSections
+from pipeline.datasets.contract import Segments
 
 #: A branch point splits the nexus search when the second-largest daughter subtree holds at
 #: least this share of the dendrite below it (an oblique holds a few %, a tuft half ~50 %).
@@ -21,28 +25,10 @@ NEXUS_SHARE = 0.2
 
 
 @dataclass(frozen=True)
-class SegmentTable:
-    """One entry per dendritic segment; the data-set writer stores each field under segments/."""
-
-    type: np.ndarray  # str ('basal' | 'apical')
-    section: np.ndarray  # int32: index among the dendritic sections, basal then apical
-    x: np.ndarray  # float64: position of the segment centre along its section (0..1)
-    length_um: np.ndarray  # float64: L / nseg
-    distance_um: np.ndarray  # float64: path distance from soma(0.5) to the segment centre
-    branch: np.ndarray  # int32: id of the unbranched section chain the segment lies on
-
-    def __len__(self) -> int:
-        return len(self.type)
-
-    def as_dict(self) -> dict[str, np.ndarray]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True)
 class Nexus:
     """The apical trunk where the tuft starts: the last trunk segment before the split."""
 
-    segment: int  # index into the SegmentTable (and into the synapse layout)
+    segment: int  # index into the cell's Segments (and into the synapse layout)
     section: int  # dendritic section index
     x: float
     distance_um: float
@@ -76,26 +62,25 @@ def branch_ids(dendrites: list[Any]) -> list[int]:
     return [ids.setdefault(hd, len(ids)) for hd in head]
 
 
-def build_segment_table(cell: CellSections) -> SegmentTable:
-    """Read type, position, length, distance and branch of every dendritic segment."""
+def read_segments(cell: CellSections) -> Segments:
+    """Type, length, distance, section and branch of every dendritic segment."""
     origin = cell.soma[0](0.5)
     dendrites = cell.dendrites
     branch_of_section = branch_ids(dendrites)
     n_basal = len(cell.basal)
-    rows: list[tuple[str, int, float, float, float, int]] = []
+    rows: list[tuple[str, float, float, int, int]] = []
     for i, sec in enumerate(dendrites):
         kind = "basal" if i < n_basal else "apical"
         for seg in sec:
-            rows.append((kind, i, seg.x, sec.L / sec.nseg, h.distance(origin, seg),
+            rows.append((kind, sec.L / sec.nseg, h.distance(origin, seg), i,
                          branch_of_section[i]))
-    cols = list(zip(*rows, strict=True)) if rows else [[]] * 6
-    return SegmentTable(
+    cols = list(zip(*rows, strict=True)) if rows else [[]] * 5
+    return Segments(
         type=np.array(cols[0], dtype="<U6"),
-        section=np.array(cols[1], dtype=np.int32),
-        x=np.array(cols[2], dtype=np.float64),
-        length_um=np.array(cols[3], dtype=np.float64),
-        distance_um=np.array(cols[4], dtype=np.float64),
-        branch=np.array(cols[5], dtype=np.int32),
+        length_um=np.array(cols[1], dtype=np.float64),
+        distance_um=np.array(cols[2], dtype=np.float64),
+        section=np.array(cols[3], dtype=np.int32),
+        branch=np.array(cols[4], dtype=np.int32),
     )
 
 
@@ -105,7 +90,7 @@ def _subtree_length(sec: Any, memo: dict[Any, float]) -> float:
     return memo[sec]
 
 
-def find_nexus(cell: CellSections, table: SegmentTable) -> Nexus:
+def find_nexus(cell: CellSections, table: Segments) -> Nexus:
     """Follow the apical trunk (the largest subtree at each branch point) up to the first
     branch point whose second-largest daughter holds >= NEXUS_SHARE of the dendrite below."""
     if not cell.apical:
@@ -124,6 +109,6 @@ def find_nexus(cell: CellSections, table: SegmentTable) -> Nexus:
             break
         sec = children[0]
     section = len(cell.basal) + cell.apical.index(sec)
-    segment = int(np.flatnonzero(table.section == section)[-1])
-    return Nexus(segment=segment, section=section, x=float(table.x[segment]),
+    segment = int(np.flatnonzero(table.section == section)[-1])  # the section's last one
+    return Nexus(segment=segment, section=section, x=float([seg.x for seg in sec][-1]),
                  distance_um=float(table.distance_um[segment]))

@@ -96,8 +96,9 @@ def simulate(cell: Cell, synapse: np.ndarray, time_ms: np.ndarray,
     With coreneuron=True every probe keeps every step until the run ends: recording all
     dendrites then needs n_segments * duration/dt * 8 bytes (1.2 GB for 639 x 6 s).
 
-    synapse: 0..num_exc-1 excitatory, num_exc..num_exc+num_inh-1 inhibitory; input j and
-    num_exc + j sit on dendritic segment j. Spikes at or after duration_ms are not delivered.
+    synapse: 0..num_exc-1 excitatory, num_exc..num_exc+num_inh-1 inhibitory, on the
+    segments `pipeline.protocol.synapse_segment` gives. Spikes at or after duration_ms are
+    not delivered.
     """
     syn, times = _checked_inputs(cell, synapse, time_ms)
     if settings.coreneuron and not cell.coreneuron:

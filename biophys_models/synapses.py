@@ -1,8 +1,8 @@
 """The NeuronIO synapse layout, the same for any cell.
 
 One excitatory (NSAmpaNmda) and one inhibitory (NSGabaA) synapse on every dendritic
-segment, in segment order: input k (excitatory) and num_exc + k (inhibitory) sit on
-segment k. Each synapse has one input NetCon without a source; the simulator queues the
+segment, numbered as `pipeline.protocol.synapses_of_segment` says (segment k: inputs k and
+num_exc + k). Each synapse has one input NetCon without a source; the simulator queues the
 input spike times on it with NetCon.event(t).
 """
 
@@ -13,6 +13,8 @@ from typing import Any
 
 from neuron import h
 
+from pipeline.protocol import synapses_of_segment
+
 #: CoreNEURON refuses a network whose NetCon delays are all 0; events queued with
 #: NetCon.event(t) arrive at t whatever the delay.
 INPUT_DELAY_MS = 1.0
@@ -22,7 +24,7 @@ INPUT_DELAY_MS = 1.0
 class SynapseLayout:
     excitatory: list[Any]
     inhibitory: list[Any]
-    inputs: list[Any]  # NetCons, excitatory first, then inhibitory
+    inputs: list[Any]  # NetCons, by input index
 
     @property
     def num_exc(self) -> int:
@@ -42,8 +44,12 @@ def attach_synapses(segments: list[Any], nmda: bool = True) -> SynapseLayout:
     """Place the layout on `segments` (the dendritic segments in NeuronIO order)."""
     exc = [h.NSAmpaNmda(seg) for seg in segments]
     inh = [h.NSGabaA(seg) for seg in segments]
+    target: list[Any] = [None] * (len(exc) + len(inh))
+    for k in range(len(segments)):
+        e, i = synapses_of_segment(k, len(segments))
+        target[e], target[i] = exc[k], inh[k]
     inputs = []
-    for syn in [*exc, *inh]:
+    for syn in target:  # NetCons made in input order
         nc = h.NetCon(None, syn)
         nc.weight[0] = 1.0
         nc.delay = INPUT_DELAY_MS

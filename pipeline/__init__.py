@@ -1,1 +1,2 @@
-"""Pipeline stages (ingest, shard, ...), the data contract and the command line."""
+"""The pipeline: one command per stage (stages/), the libraries they share (datasets/,
+acquisition/, training/, evaluation/, reporting/, sweep/, runtime/, config/) and the CLI."""

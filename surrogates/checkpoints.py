@@ -7,14 +7,13 @@ IMPORTED_CHECKPOINT; `load` takes such a folder as well as a single checkpoint f
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pipeline.runtime.files import atomic_path
 from surrogates.base import Surrogate
 from surrogates.errors import ModelError
 from surrogates.registry import build
@@ -34,25 +33,21 @@ def save(model: Surrogate, path: Path, extra: dict[str, Any] | None = None) -> N
                "model": model.name, "config": asdict(model.config),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "extra": extra or {}}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def torch_load_safely(path: Path) -> Any:
     """torch.load restricted to tensors and plain containers (no arbitrary objects)."""
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"{path}: no such checkpoint")
+        raise ModelError("no such checkpoint", where=path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged or foreign file
         first = str(err).splitlines()[0] if str(err) else ""
-        raise ModelError(f"{path}: not a readable checkpoint ({type(err).__name__}: "
-                         f"{first})") from None
+        raise ModelError(f"not a readable checkpoint ({type(err).__name__}: {first})",
+                         where=path) from None
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -60,21 +55,21 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     payload = torch_load_safely(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ModelError(f"{path}: not a neurosurrogate checkpoint")
+        raise ModelError("not a neurosurrogate checkpoint", where=path)
     if payload.get("version") != CHECKPOINT_VERSION:
-        raise ModelError(f"{path}: checkpoint version {payload.get('version')} is not "
-                         f"supported (this version reads {CHECKPOINT_VERSION})")
+        raise ModelError(f"checkpoint version {payload.get('version')} is not supported "
+                         f"(this version reads {CHECKPOINT_VERSION})", where=path)
     missing = {"model", "config", "state_dict"} - set(payload)
     if missing:
-        raise ModelError(f"{path}: checkpoint lacks {', '.join(sorted(missing))}")
+        raise ModelError(f"checkpoint lacks {', '.join(sorted(missing))}", where=path)
     if not isinstance(payload["model"], str):
-        raise ModelError(f"{path}: model name is not a string")
+        raise ModelError("model name is not a string", where=path)
     config, weights = payload["config"], payload["state_dict"]
     if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
-        raise ModelError(f"{path}: config is not a mapping of setting names")
+        raise ModelError("config is not a mapping of setting names", where=path)
     if not isinstance(weights, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
-        raise ModelError(f"{path}: state_dict is not a mapping of names to tensors")
+        raise ModelError("state_dict is not a mapping of names to tensors", where=path)
     return payload
 
 
@@ -87,8 +82,8 @@ def checkpoint_file(path: Path) -> Path:
     for name in FOLDER_CHECKPOINTS:
         if (path / name).is_file():
             return path / name
-    raise ModelError(f"{path}: a folder without a checkpoint (looked for "
-                     f"{' or '.join(FOLDER_CHECKPOINTS)} in it)")
+    raise ModelError(f"a folder without a checkpoint (looked for "
+                     f"{' or '.join(FOLDER_CHECKPOINTS)} in it)", where=path)
 
 
 def load(path: Path, device: str | torch.device = "cpu") -> Surrogate:
@@ -100,8 +95,8 @@ def load(path: Path, device: str | torch.device = "cpu") -> Surrogate:
         instance = build(payload["model"], **payload["config"])
         instance.load_state_dict(payload["state_dict"], strict=True)
     except ModelError as err:
-        raise ModelError(f"{path}: {err}") from None
+        raise ModelError(str(err), where=path) from None
     except RuntimeError as err:  # wrong or missing tensor shapes
         detail = " ".join(str(err).split())
-        raise ModelError(f"{path}: weights do not fit the config ({detail[:300]})") from None
+        raise ModelError(f"weights do not fit the config ({detail[:300]})", where=path) from None
     return instance.to(device).eval()

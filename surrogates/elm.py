@@ -42,16 +42,14 @@ import torch
 from torch import nn
 
 from surrogates import cpp_scan
-from surrogates.base import Surrogate, SurrogateConfig
 from surrogates.elm_recurrence import (
-    ACTIVATIONS,
     TANH_GAIN,
     TANH_SLOPE,
     ElmTensors,
     exp_filter,
-    memory_coefficients,
     memory_scan,
 )
+from surrogates.elm_unit import ElmUnitConfig, ElmUnitSurrogate
 from surrogates.errors import ModelError
 from surrogates.registry import register
 from surrogates.routing import (
@@ -65,32 +63,17 @@ from surrogates.routing import (
 
 
 @dataclass
-class ElmConfig(SurrogateConfig):
-    """ELM neuron: one synapse per input; defaults are the released NeuronIO settings."""
+class ElmConfig(ElmUnitConfig):
+    """ELM neuron: one synapse per input; the unit's settings (activation, update, time
+    constants, ...) come from ElmUnitConfig; defaults are the released NeuronIO settings."""
 
     num_memory: int = 20  # d_m
     mlp_hidden: int = 0  # 0: 2 * num_memory, as the reference
-    mlp_activation: str = "relu"  # relu | silu
-    memory_lambda: float = 5.0  # released models: 5 (the paper's table says 10)
-    update: str = "v1"  # v1 | v2 (see module docstring)
-    tau_s_ms: float = 5.0
-    tau_m_min_ms: float = 1.0
-    tau_m_max_ms: float = 150.0
-    learn_tau_m: bool = False
-    w_s_init: float = 0.5
-    dt_ms: float = 1.0
 
     def __post_init__(self) -> None:
         if self.num_memory < 1 or self.mlp_hidden < 0:
-            raise ValueError("num_memory must be >= 1 and mlp_hidden >= 0")
-        if self.mlp_activation not in ACTIVATIONS:
-            raise ValueError(f"mlp_activation must be one of {', '.join(ACTIVATIONS)}")
-        if self.update not in ("v1", "v2"):
-            raise ValueError("update must be 'v1' or 'v2'")
-        if not 0 < self.tau_m_min_ms < self.tau_m_max_ms or self.tau_s_ms <= 0:
-            raise ValueError("need 0 < tau_m_min_ms < tau_m_max_ms and tau_s_ms > 0")
-        if self.dt_ms <= 0 or self.memory_lambda <= 0:
-            raise ValueError("dt_ms and memory_lambda must be > 0")
+            raise ModelError("num_memory must be >= 1 and mlp_hidden >= 0")
+        super().__post_init__()
 
     @property
     def hidden(self) -> int:
@@ -116,16 +99,16 @@ class BranchElmConfig(ElmConfig):
         super().__post_init__()
         self.segment_branch = tuple(int(b) for b in self.segment_branch)
         if self.routing not in ROUTINGS:
-            raise ValueError(f"routing must be one of {', '.join(ROUTINGS)}, got "
+            raise ModelError(f"routing must be one of {', '.join(ROUTINGS)}, got "
                              f"{self.routing!r}")
         if self.routing == "morphology":
             if not self.segment_branch:
-                raise ValueError("morphology routing needs segment_branch (the data set's "
+                raise ModelError("morphology routing needs segment_branch (the data set's "
                                  "segments/branch)")
             derived = self.make_routing()
             self.num_branches, self.branch_size = derived.num_branches, derived.branch_size
         if self.num_branches < 1 or self.branch_size < 1:
-            raise ValueError("num_branches and branch_size must be >= 1")
+            raise ModelError("num_branches and branch_size must be >= 1")
 
     def make_routing(self) -> Routing:
         if self.routing == "neuronio":
@@ -147,17 +130,15 @@ class ElmState(NamedTuple):
     memory: torch.Tensor
 
 
-def tau_m_init(config: ElmConfig) -> torch.Tensor:
-    """Raw tau_m parameter giving tau_m log-spaced on [tau_min + 1e-6, tau_max - 1e-6]."""
+def initial_tau_m(config: ElmConfig) -> torch.Tensor:
+    """Initial tau_m [d_m] (ms, float64): log-spaced on [tau_min + 1e-6, tau_max - 1e-6]."""
     lo, hi = config.tau_m_min_ms, config.tau_m_max_ms
-    tau = torch.logspace(math.log10(lo + 1e-6), math.log10(hi - 1e-6), config.num_memory,
-                         dtype=torch.float64)
-    frac = (tau - lo) / (hi - lo)
-    return torch.log(frac / (1 - frac)).float()
+    return torch.logspace(math.log10(lo + 1e-6), math.log10(hi - 1e-6), config.num_memory,
+                          dtype=torch.float64)
 
 
 @register
-class Elm(Surrogate):
+class Elm(ElmUnitSurrogate):
     """ELM neuron: forward(x [B, T, N] binary, state=None, return_state=False) -> [B, T, 2]."""
 
     name = "elm"
@@ -172,15 +153,10 @@ class Elm(Surrogate):
         if routing is not None:
             self.register_buffer("synapse_index", routing.index.clone())
             self.register_buffer("synapse_mask", routing.mask.clone())
-        sign = torch.cat([torch.ones(config.num_exc), -torch.ones(config.num_inh)])
-        self.register_buffer("input_sign", sign, persistent=False)
+        self._add_input_sign()
         self.w_s_raw = nn.Parameter(torch.full((slots,), float(config.w_s_init)))
         self.register_buffer("tau_s", torch.full((slots,), float(config.tau_s_ms)))
-        raw_tau = tau_m_init(config)
-        if config.learn_tau_m:
-            self.tau_m_raw = nn.Parameter(raw_tau)
-        else:
-            self.register_buffer("tau_m_raw", raw_tau)
+        self._add_tau_m(initial_tau_m(config))
         d_m, hidden = config.num_memory, config.hidden
         self.mlp_in = nn.Linear(self.num_branches + d_m, hidden)
         self.mlp_out = nn.Linear(hidden, d_m)
@@ -189,15 +165,10 @@ class Elm(Surrogate):
     def _routing(self) -> Routing | None:
         return None
 
-    @property
-    def tau_m(self) -> torch.Tensor:
-        lo, hi = self.config.tau_m_min_ms, self.config.tau_m_max_ms
-        return lo + (hi - lo) * torch.sigmoid(self.tau_m_raw)
-
     def tensors(self) -> ElmTensors:
         """The effective tensors of the definition (for `elm_recurrence.step_by_step`)."""
         cfg = self.config
-        kappa_m, gain = memory_coefficients(self.tau_m, cfg.memory_lambda, cfg.dt_ms, cfg.update)
+        kappa_m, gain = self.memory_coefficients()
         routed = hasattr(self, "synapse_index")
         return ElmTensors(
             sign=self.input_sign, index=self.synapse_index if routed else None,
@@ -250,13 +221,10 @@ class Elm(Surrogate):
 
     def forward(self, x: torch.Tensor, state: ElmState | None = None,
                 return_state: bool = False) -> torch.Tensor | tuple[torch.Tensor, ElmState]:
-        self.check_inputs(x)
+        self._check_window(x)
         x = x.to(self.w_s_raw.dtype)
         batch, d_m = x.shape[0], self.config.num_memory
-        if x.shape[1] == 0:
-            raise ModelError(f"{self.name}: empty time axis")
-        kappa_m, gain = memory_coefficients(self.tau_m, self.config.memory_lambda,
-                                            self.config.dt_ms, self.config.update)
+        kappa_m, gain = self.memory_coefficients()
         if not torch.is_grad_enabled() and self._uniform_tau_s():
             ext = cpp_scan.usable(x, self.w_s_raw)
             if ext is not None:
@@ -317,10 +285,7 @@ class BranchElm(Elm):
     config: BranchElmConfig
 
     def _routing(self) -> Routing:
-        try:
-            return self.config.make_routing()
-        except ValueError as err:
-            raise ModelError(f"{self.name}: {err}") from None
+        return self.config.make_routing()
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object,
                               **kwargs: object) -> None:

@@ -42,16 +42,15 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from surrogates.base import Surrogate, SurrogateConfig
+from pipeline.protocol import per_synapse
 from surrogates.cpp_scan import project
 from surrogates.elm_recurrence import (
-    ACTIVATIONS,
     TANH_GAIN,
     TANH_SLOPE,
     exp_filter,
-    memory_coefficients,
     one_cpu_thread,
 )
+from surrogates.elm_unit import ElmUnitConfig, ElmUnitSurrogate
 from surrogates.errors import ModelError
 from surrogates.registry import register
 
@@ -136,9 +135,10 @@ def draw_connectivity(num_inputs: int, num_units: int, k_ext: int, k_rec: int, s
 
 
 @dataclass
-class ElmNetworkConfig(SurrogateConfig):
+class ElmNetworkConfig(ElmUnitConfig):
     """A recurrent layer of N ELM units: num_units = N, complexity = k_e (memory size; MLP
-    hidden 2 k_e), connectivity = k_c (sources per unit)."""
+    hidden 2 k_e), connectivity = k_c (sources per unit); every unit has the ELM unit's
+    settings (ElmUnitConfig)."""
 
     num_units: int = 64
     complexity: int = 4
@@ -147,37 +147,24 @@ class ElmNetworkConfig(SurrogateConfig):
     branch_bias: float = 0.0  # share of external sources taken from the unit's home branch
     segment_branch: tuple[int, ...] = ()  # branch id of every segment (for branch_bias > 0)
     connectivity_seed: int = 0
-    mlp_activation: str = "relu"
-    memory_lambda: float = 5.0
-    update: str = "v1"  # v1 | v2, as the ELM
-    tau_s_ms: float = 5.0
-    tau_m_min_ms: float = 1.0
-    tau_m_max_ms: float = 150.0
-    learn_tau_m: bool = False
-    w_s_init: float = 0.5
-    dt_ms: float = 1.0
 
     def __post_init__(self) -> None:
         self.segment_branch = tuple(int(b) for b in self.segment_branch)
         if min(self.num_units, self.complexity, self.connectivity) < 1:
-            raise ValueError("num_units, complexity and connectivity must be >= 1")
+            raise ModelError("num_units, complexity and connectivity must be >= 1")
         if not 0 <= self.recurrent_fraction < 1:
-            raise ValueError("recurrent_fraction must lie in [0, 1)")
+            raise ModelError("recurrent_fraction must lie in [0, 1)")
         if not 0 <= self.branch_bias <= 1:
-            raise ValueError("branch_bias must lie in [0, 1]")
+            raise ModelError("branch_bias must lie in [0, 1]")
         if self.branch_bias > 0 and (len(self.segment_branch) != self.num_exc
                                      or self.num_exc != self.num_inh):
-            raise ValueError("branch_bias needs segment_branch, one branch id per segment, "
+            raise ModelError("branch_bias needs segment_branch, one branch id per segment, "
                              "and one excitatory and one inhibitory input per segment")
-        if self.mlp_activation not in ACTIVATIONS:
-            raise ValueError(f"mlp_activation must be one of {', '.join(ACTIVATIONS)}")
-        if self.update not in ("v1", "v2"):
-            raise ValueError("update must be 'v1' or 'v2'")
-        if not 0 < self.tau_m_min_ms < self.tau_m_max_ms or self.tau_s_ms <= 0:
-            raise ValueError("need 0 < tau_m_min_ms < tau_m_max_ms and tau_s_ms > 0")
-        if self.dt_ms <= 0 or self.memory_lambda <= 0:
-            raise ValueError("dt_ms and memory_lambda must be > 0")
-        self.counts()  # raises ValueError when k_c cannot be met
+        super().__post_init__()
+        try:
+            self.counts()
+        except ValueError as err:  # k_c cannot be met
+            raise ModelError(str(err)) from None
 
     @property
     def hidden(self) -> int:
@@ -189,11 +176,10 @@ class ElmNetworkConfig(SurrogateConfig):
                                  self.recurrent_fraction)
 
     def input_branch(self) -> np.ndarray | None:
-        """Branch of every input (exc k and inh E + k sit on segment k), if given."""
+        """Branch of every input (both synapses of a segment sit on its branch), if given."""
         if not self.segment_branch:
             return None
-        branch = np.asarray(self.segment_branch, dtype=np.int64)
-        return np.concatenate([branch, branch])
+        return per_synapse(np.asarray(self.segment_branch, dtype=np.int64))
 
     def draw_sources(self) -> np.ndarray:
         k_ext, k_rec = self.counts()
@@ -408,7 +394,7 @@ def _uniform(shape: tuple[int, ...], bound: float) -> nn.Parameter:
 
 
 @register
-class ElmNetwork(Surrogate):
+class ElmNetwork(ElmUnitSurrogate):
     """forward(x [B, T, E] binary) -> [B, T, 2]; every window starts from rest."""
 
     name = "elm_network"
@@ -421,8 +407,7 @@ class ElmNetwork(Surrogate):
         self.k_ext, self.k_rec = config.counts()
         # Saved with the weights, so that a checkpoint shows what they were trained on.
         self.register_buffer("sources", torch.from_numpy(config.draw_sources()))
-        sign = torch.cat([torch.ones(config.num_exc), -torch.ones(config.num_inh)])
-        self.register_buffer("input_sign", sign, persistent=False)
+        self._add_input_sign()
         self.syn_ext_raw = nn.Parameter(torch.full((n, self.k_ext), float(config.w_s_init)))
         self.syn_rec = _uniform((n, self.k_rec), 1 / math.sqrt(max(self.k_rec, 1)))
         fan_in = 1 / math.sqrt(1 + d)  # nn.Linear's init for the 1 + k_e MLP inputs
@@ -431,19 +416,8 @@ class ElmNetwork(Surrogate):
         self.w_o, self.b_o = _uniform((n, d, h), 1 / math.sqrt(h)), _uniform((n, d),
                                                                             1 / math.sqrt(h))
         self.out = _uniform((n, d), 1 / math.sqrt(d))
-        tau = tau_m_grid(config)
-        lo, hi = config.tau_m_min_ms, config.tau_m_max_ms
-        raw = torch.logit((tau - lo) / (hi - lo)).float()
-        if config.learn_tau_m:
-            self.tau_m_raw = nn.Parameter(raw)
-        else:
-            self.register_buffer("tau_m_raw", raw)
+        self._add_tau_m(tau_m_grid(config))
         self.readout = nn.Linear(n, 2)
-
-    @property
-    def tau_m(self) -> torch.Tensor:
-        lo, hi = self.config.tau_m_min_ms, self.config.tau_m_max_ms
-        return lo + (hi - lo) * torch.sigmoid(self.tau_m_raw)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object,
                               **kwargs: object) -> None:
@@ -470,8 +444,7 @@ class ElmNetwork(Surrogate):
     def tensors(self) -> NetworkTensors:
         """The effective tensors of the definition (for `step_by_step`)."""
         cfg = self.config
-        kappa_m, gain = memory_coefficients(self.tau_m, cfg.memory_lambda, cfg.dt_ms,
-                                            cfg.update)
+        kappa_m, gain = self.memory_coefficients()
         return NetworkTensors(
             sign=self.input_sign, kappa_s=math.exp(-cfg.dt_ms / cfg.tau_s_ms),
             sources=self.sources,
@@ -489,13 +462,10 @@ class ElmNetwork(Surrogate):
         return exp_filter(proj, kappa_s).transpose(1, 2).contiguous()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_inputs(x)
-        if x.shape[1] == 0:
-            raise ModelError(f"{self.name}: empty time axis")
+        self._check_window(x)
         cfg = self.config
         x = x.to(self.w_u.dtype)
-        kappa_m, gain = memory_coefficients(self.tau_m, cfg.memory_lambda, cfg.dt_ms,
-                                            cfg.update)
+        kappa_m, gain = self.memory_coefficients()
         outputs = _NetworkScan.apply(
             self.external_drive(x), kappa_m, TANH_GAIN * gain, self.w_u, self.b_in, self.w_q,
             TANH_SLOPE * self.w_o, TANH_SLOPE * self.b_o, self.out,

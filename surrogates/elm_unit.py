@@ -60,8 +60,12 @@ class ElmUnitSurrogate(Surrogate):
         sign = torch.cat([torch.ones(cfg.num_exc), -torch.ones(cfg.num_inh)])
         self.register_buffer("input_sign", sign, persistent=False)
 
-    def _add_tau_m(self, raw: torch.Tensor) -> None:
-        """`tau_m_raw`: a parameter with learn_tau_m, a (saved) buffer otherwise."""
+    def _add_tau_m(self, tau: torch.Tensor) -> None:
+        """`tau_m_raw` for initial time constants `tau` (ms, float64, strictly inside
+        [tau_m_min_ms, tau_m_max_ms]): the inverse of `tau_m`, as float32; a parameter with
+        learn_tau_m, a (saved) buffer otherwise."""
+        lo, hi = self.config.tau_m_min_ms, self.config.tau_m_max_ms
+        raw = torch.logit((tau - lo) / (hi - lo)).float()
         if self.config.learn_tau_m:
             self.tau_m_raw = nn.Parameter(raw)
         else:

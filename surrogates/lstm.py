@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from surrogates.base import Surrogate, SurrogateConfig
+from surrogates.errors import ModelError
 from surrogates.registry import register
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each [layers, batch, hidden]
@@ -47,14 +48,14 @@ class LSTMConfig(SurrogateConfig):
                              ("num_layers", self.num_layers),
                              ("num_exc", self.num_exc), ("num_inh", self.num_inh)):
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"{label} must be an int, got {value!r}")
+                raise ModelError(f"{label} must be an int, got {value!r}")
         if self.hidden_size < 1 or self.num_layers < 1:
-            raise ValueError(f"hidden_size and num_layers must be >= 1, "
+            raise ModelError(f"hidden_size and num_layers must be >= 1, "
                              f"got {self.hidden_size} and {self.num_layers}")
         if self.num_inputs < 1:
-            raise ValueError(f"num_exc + num_inh must be >= 1, got {self.num_inputs}")
+            raise ModelError(f"num_exc + num_inh must be >= 1, got {self.num_inputs}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ModelError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 @register

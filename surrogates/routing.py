@@ -9,9 +9,9 @@ j * d_brch + i is slot i of branch j. Masked slots point at input 0 and never co
   neighbouring input ids lying on the same dendritic branch.
 - `random`: the same windows over a seeded random order of the inputs (the paper's control
   that breaks the neighbourhood order).
-- `morphology`: one branch per real dendritic branch id; segment k carries excitatory input k
-  and inhibitory input E + k, so a branch holds both inputs of each of its segments;
-  d_brch = the largest branch, the rest masked.
+- `morphology`: one branch per real dendritic branch id, holding both inputs of each of its
+  segments (`pipeline.protocol.synapses_of_segment`); d_brch = the largest branch, the rest
+  masked.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from pipeline.protocol import synapses_of_segment
+from surrogates.errors import ModelError
 
 ROUTINGS = ("neuronio", "random", "morphology", "explicit")
 
@@ -65,7 +68,7 @@ def random_routing(num_inputs: int, num_branches: int, branch_size: int, seed: i
 def morphology_routing(segment_branch: Sequence[int], num_exc: int, num_inh: int) -> Routing:
     """Group both synapses of every segment by the segment's dendritic branch id."""
     if num_exc != num_inh or len(segment_branch) != num_exc:
-        raise ValueError(f"morphology routing needs one branch id per segment and one exc and "
+        raise ModelError(f"morphology routing needs one branch id per segment and one exc and "
                          f"one inh input per segment; got {len(segment_branch)} ids for "
                          f"{num_exc} exc and {num_inh} inh inputs")
     ids = np.asarray(segment_branch, dtype=np.int64)
@@ -74,7 +77,7 @@ def morphology_routing(segment_branch: Sequence[int], num_exc: int, num_inh: int
     index = np.zeros((len(groups), branch_size), np.int64)
     valid = np.zeros((len(groups), branch_size), bool)
     for row, segs in enumerate(groups):
-        members = np.stack([segs, num_exc + segs], 1).reshape(-1)
+        members = np.stack(synapses_of_segment(segs, num_exc), 1).reshape(-1)
         index[row, :len(members)] = members
         valid[row, :len(members)] = True
     return Routing(torch.from_numpy(index.reshape(-1)), torch.from_numpy(valid.reshape(-1)),

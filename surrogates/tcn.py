@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from surrogates.base import Surrogate, SurrogateConfig
+from surrogates.errors import ModelError
 from surrogates.registry import register
 
 SPIKE_BIAS_INIT = -2.0  # published initial bias of the spike head
@@ -63,7 +64,7 @@ class TCNConfig(SurrogateConfig):
 
     def __post_init__(self) -> None:
         if self.preset not in TCN_PRESETS:
-            raise ValueError(f"unknown TCN preset {self.preset!r}; "
+            raise ModelError(f"unknown TCN preset {self.preset!r}; "
                              f"known: {', '.join(sorted(TCN_PRESETS))}")
         shape = TCN_PRESETS[self.preset]
         if self.channels is None:
@@ -72,17 +73,17 @@ class TCNConfig(SurrogateConfig):
             self.kernel_sizes = shape["kernel_sizes"]
         if isinstance(self.kernel_sizes, int) or not all(
                 _is_int(k) for k in self.kernel_sizes):
-            raise ValueError(f"kernel_sizes must be a list of ints, got {self.kernel_sizes!r}")
+            raise ModelError(f"kernel_sizes must be a list of ints, got {self.kernel_sizes!r}")
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)  # lists from JSON
         if not self.kernel_sizes or min(self.kernel_sizes) < 1:
-            raise ValueError(f"kernel_sizes must be one or more ints >= 1, "
+            raise ModelError(f"kernel_sizes must be one or more ints >= 1, "
                              f"got {list(self.kernel_sizes)}")
         if not _is_int(self.channels) or self.channels < 1:
-            raise ValueError(f"channels must be an int >= 1, got {self.channels!r}")
+            raise ModelError(f"channels must be an int >= 1, got {self.channels!r}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ModelError(f"dropout must be in [0, 1), got {self.dropout}")
         if not _is_int(self.num_exc) or not _is_int(self.num_inh) or self.num_inputs < 1:
-            raise ValueError(f"num_exc and num_inh must be ints with a positive sum, "
+            raise ModelError(f"num_exc and num_inh must be ints with a positive sum, "
                              f"got {self.num_exc!r} and {self.num_inh!r}")
 
     @property

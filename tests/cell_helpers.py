@@ -1,4 +1,5 @@
-"""Small helpers shared by the cell test modules (no fixtures, no NEURON state)."""
+"""Small helpers shared by the test modules of the cell and of the data stages (no fixtures,
+no NEURON state)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,10 @@ def run_python(code: str, timeout_s: float = 600) -> dict:
     if proc.returncode != 0:
         raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def neurosurrogate(*args: object, timeout_s: float = 600) -> subprocess.CompletedProcess:
+    """Run the installed `neurosurrogate` command as a user would, capturing its output."""
+    command = Path(sys.executable).with_name("neurosurrogate")
+    return subprocess.run([str(command), *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout_s)

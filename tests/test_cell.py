@@ -14,7 +14,9 @@ from biophys_models.biophysics import CA_LVA_HOT_S_CM2, apical_ih
 from biophys_models.cell import build_cell
 from biophys_models.errors import CellError
 from biophys_models.morphology import Morphology, SectionGeometry, generate_l5pc
-from biophys_models.segments import SegmentTable, branch_ids
+from biophys_models.segments import branch_ids
+from pipeline.datasets.contract import Segments
+from pipeline.protocol import synapses_of_segment
 
 
 @pytest.fixture(scope="module")
@@ -22,25 +24,34 @@ def cell():
     return build_cell("l5pc")
 
 
+def _x(cell) -> np.ndarray:
+    """Position along its section of every dendritic segment, in segment order."""
+    return np.array([seg.x for seg in cell.dendritic_segments])
+
+
 def test_l5pc_has_the_neuronio_segment_layout(cell):
     seg = cell.segments
+    assert isinstance(seg, Segments)  # the data contract's table, stored as is
     assert len(seg) == 639 and cell.num_exc == 639 and cell.num_inh == 639
     assert (seg.type[:262] == "basal").all() and (seg.type[262:] == "apical").all()
-    assert [f.name for f in fields(SegmentTable)] == [
-        "type", "section", "x", "length_um", "distance_um", "branch"]
+    assert [f.name for f in fields(Segments)] == [
+        "type", "length_um", "distance_um", "section", "branch"]
     # NEURON order: sections ascending, x ascending within a section
     assert np.all(np.diff(seg.section) >= 0)
     same = np.diff(seg.section) == 0
-    assert np.all(np.diff(seg.x)[same] > 0)
+    assert np.all(np.diff(_x(cell))[same] > 0)
     for i, sec in enumerate(cell.sections.dendrites):
         assert sec.nseg == 1 + 2 * int(sec.L / 40)
         rows = seg.section == i
         assert rows.sum() == sec.nseg
         assert seg.length_um[rows].sum() == pytest.approx(sec.L)
-    # synapse k and num_exc + k sit on segment k
+    # synapse k and num_exc + k sit on segment k, and their input NetCons have those indices
     k = 300
     exc, inh = cell.synapses.excitatory[k], cell.synapses.inhibitory[k]
     assert exc.get_segment() == cell.dendritic_segments[k] == inh.get_segment()
+    e, i = synapses_of_segment(k, len(seg))
+    assert (e, i) == (k, 639 + k)
+    assert cell.synapses.inputs[e].syn() == exc and cell.synapses.inputs[i].syn() == inh
 
 
 def test_l5pc_proportions_and_axon_stub(cell):
@@ -59,7 +70,7 @@ def test_l5pc_proportions_and_axon_stub(cell):
 def test_nexus_is_where_the_trunk_splits_into_the_tuft(cell):
     nexus_sec = cell.nexus_segment.sec
     assert cell.segments.type[cell.nexus.segment] == "apical"
-    assert cell.segments.x[cell.nexus.segment] == max(seg.x for seg in nexus_sec)
+    assert cell.nexus.x == _x(cell)[cell.nexus.segment] == max(seg.x for seg in nexus_sec)
     daughters = nexus_sec.children()
     assert len(daughters) == 2
     # both daughters carry a real share of the tuft
@@ -298,13 +309,14 @@ def test_reconstruction_segment_metadata(reconstruction):
     assert len(seg) == sum(s.nseg for s in secs) == 107
     assert (seg.type[:n_basal] == "basal").all() and (seg.type[n_basal:] == "apical").all()
     starts = [start for kind in ("basal", "apical") for _, start in _expected_sections(TREE)[kind]]
+    x = _x(cell)
     for i, sec in enumerate(secs):
         rows = np.flatnonzero(seg.section == i)
         assert len(rows) == sec.nseg and np.all(np.diff(rows) == 1)
-        assert seg.x[rows] == pytest.approx((np.arange(sec.nseg) + 0.5) / sec.nseg)
+        assert x[rows] == pytest.approx((np.arange(sec.nseg) + 0.5) / sec.nseg)
         assert seg.length_um[rows] == pytest.approx(np.full(sec.nseg, sec.L / sec.nseg))
         # path distance of each segment centre from the file geometry alone
-        assert seg.distance_um[rows] == pytest.approx(starts[i] + seg.x[rows] * sec.L,
+        assert seg.distance_um[rows] == pytest.approx(starts[i] + x[rows] * sec.L,
                                                       abs=1e-6)
         assert len(set(seg.branch[rows])) == 1  # a section lies on one branch
     # every section here ends in a fork or a tip: one branch id per section, in order
@@ -327,7 +339,9 @@ def test_reconstruction_gets_the_neuronio_synapse_layout(reconstruction):
         assert cell.synapses.excitatory[k].get_segment() == seg
         assert cell.synapses.inhibitory[k].get_segment() == seg
         assert seg.sec == cell.sections.dendrites[cell.segments.section[k]]
-        assert seg.x == pytest.approx(cell.segments.x[k])
+        e, i = synapses_of_segment(k, n)
+        assert cell.synapses.inputs[e].syn().get_segment() == seg
+        assert cell.synapses.inputs[i].syn().get_segment() == seg
     n_basal = sum(s.nseg for s in cell.sections.basal)
     assert all(cell.dendritic_segments[k].sec in cell.sections.basal for k in range(n_basal))
     assert all(cell.dendritic_segments[k].sec in cell.sections.apical

@@ -9,15 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from pipeline.datasets.contract import (
-    SCHEMA_VERSION,
-    ShardReader,
-    concat,
-    input_bins,
-    output_bins,
-    read_shard,
-    write_shard,
-)
+from pipeline.datasets.contract import SCHEMA_VERSION, concat, input_bins, output_bins
+from pipeline.datasets.shards import ShardReader, read_shard, write_shard
 from pipeline.errors import UserError
 from pipeline.runtime.files import atomic_path
 from tests.synthetic import synthetic_batch

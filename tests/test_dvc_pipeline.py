@@ -15,8 +15,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+
+from pipeline.datasets.neuronio import batch_to_neuronio, dump_neuronio
+from tests.code_deps import stage_code
+from tests.synthetic import synthetic_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("branch_elm", "elm", "tcn", "lstm")
@@ -56,12 +61,10 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh git repository holding the project's files (as a clone would)."""
+def make_project(dest: Path, params: dict) -> Path:
+    """A fresh git repository holding the project's files (as a clone would) and `params`."""
     if shutil.which("neurosurrogate") is None or shutil.which("dvc") is None:
         pytest.fail("the package and DVC must be installed (pip install -e .)")
-    dest = tmp_path_factory.mktemp("project")
     files = sh(ROOT, "git", "ls-files", "--cached", "--others", "--exclude-standard",
                "-z").stdout.split("\0")
     for name in filter(None, files):
@@ -69,12 +72,17 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
-    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(dest, "git", "init", "-q")
     sh(dest, "git", "add", "-A")
     sh(dest, "git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit",
        "-qm", "project")
     return dest
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_project(tmp_path_factory.mktemp("project"), tiny_params())
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +182,105 @@ def test_sweep_budgets_run_the_sweep_and_the_report_reads_it(project: Path, firs
     report = (project / "data" / "report" / "report.md").read_text()
     assert "## ELM network: splitting a parameter budget" in report
     assert "(sweep_plane_1300.png)" in report
+
+
+# ------------------------------------------------------------------ code dependencies
+
+def dvc_stages() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def code_deps_of(stage: dict) -> set[str]:
+    body = stage.get("do", stage)
+    return {d for d in body.get("deps", []) if not d.startswith("data/")}
+
+
+@pytest.mark.parametrize("name", sorted(dvc_stages()))
+def test_each_stage_depends_on_exactly_the_code_it_runs(name: str) -> None:
+    """dvc.yaml's code deps, by folder, are the import closure of the stage's command: a
+    missing one lets `dvc repro` call stale outputs up to date, an extra one reruns a stage
+    for code it never runs."""
+    assert code_deps_of(dvc_stages()[name]) == stage_code(name)
+
+
+def touched_stages(project: Path, path: str) -> set[str]:
+    """The stages `dvc status` calls changed after one line is appended to `path`."""
+    target = project / path
+    original = target.read_bytes()
+    target.write_bytes(original + b"\n# touched by the test\n")
+    try:
+        status = json.loads(sh(project, "dvc", "status", "--json").stdout or "{}")
+    finally:
+        target.write_bytes(original)
+    return {stage.split("@")[0] for stage in status}
+
+
+def one_module_per_folder() -> dict[str, str]:
+    """A module of every code folder a stage depends on (and every top-level module)."""
+    folders = set().union(*(code_deps_of(s) for s in dvc_stages().values()))
+    picked = {}
+    for folder in sorted(folders):
+        path = ROOT / folder
+        module = path if path.is_file() else sorted(path.rglob("*.py"))[-1]
+        picked[folder] = module.relative_to(ROOT).as_posix()
+    return picked
+
+
+def test_changing_one_module_of_a_folder_reruns_the_stages_that_run_it(project: Path,
+                                                                        first_run) -> None:
+    sh(project, "dvc", "repro")  # the tests before may leave params.yaml's last change
+    assert "up to date" in sh(project, "dvc", "status").stdout
+    for folder, module in one_module_per_folder().items():
+        expected = {name for name in dvc_stages() if folder in stage_code(name)}
+        assert touched_stages(project, module) == expected, module
+    # What the design promises, independently of the import closure:
+    assert touched_stages(project, "biophys_models/protocol.py") == {"acquire"}
+    assert "acquire" not in touched_stages(project, "surrogates/elm.py")
+    assert touched_stages(project, "pipeline/reporting/figures.py") >= {"report"}
+
+
+# ------------------------------------------------------------------ configs/
+
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def shrunk(params: dict) -> dict:
+    """`params` at test size: fewer and shorter simulations, a few steps, the CPU; the
+    models and their settings stay the config's."""
+    small = tiny_params()
+    for section in ("simulate", "shard", "train", "evaluate"):
+        params[section].update({k: small[section][k] for k in small[section]
+                                if k not in ("cell", "seed")})
+    params["ingest"].update(workers=1, scheduler=None)
+    params["simulate"].update(workers=2, scheduler=None)
+    params["sweep"].update(device="cpu", workers=1)
+    return params
+
+
+def fake_neuronio(folder: Path) -> None:
+    """Two NeuronIO files of the full cell's size (639 segments) and 1 s each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed in (1, 2):
+        batch = synthetic_batch(np.arange(3) + 10 * seed, num_segments=639, duration_ms=1000,
+                                seed=seed, rate_hz=20.0)
+        dump_neuronio(batch_to_neuronio(batch, random_seed=seed),
+                      folder / f"sim__3_simulationRuns__1_secDuration__randomSeed_{seed}.p")
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_every_config_passes_check_params_and_runs_at_test_size(
+        config: Path, tmp_path: Path) -> None:
+    assert sh(ROOT, "neurosurrogate", "check-params", str(config)).returncode == 0
+    params = shrunk(yaml.safe_load(config.read_text()))
+    dest = make_project(tmp_path / "project", params)
+    if params["data"]["neuronio"]:
+        fake_neuronio(dest / params["data"]["neuronio"])
+    run = sh(dest, "dvc", "repro")
+    models = [entry["name"] for entry in params["models"]]
+    assert {"check-params", "acquire", "shard", "sweep", "report"} <= ran_stages(run.stdout)
+    for k, name in enumerate(models):
+        assert {f"train@{k}", f"evaluate@{k}"} <= ran_stages(run.stdout)
+        assert (dest / "data" / "evals" / name / "metrics.json").is_file()
+    raw = json.loads((dest / "data" / "raw" / "manifest.json").read_text())
+    assert raw["info"]["source"] == ("neuronio" if params["data"]["neuronio"] else "simulated")
+    assert all(name in (dest / "data" / "report" / "report.md").read_text() for name in models)

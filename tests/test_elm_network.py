@@ -192,10 +192,11 @@ def test_trains_stably_from_1e3_to_1e6_parameters(tmp_path: Path, units: int, co
                                                   connectivity: int, steps: int) -> None:
     """On NeuronIO-sized synthetic input (1278 inputs) every size trains: finite losses, the
     training loss at least halves, and validation beats the best constant prediction."""
-    from pipeline.datasets.contract import write_dataset
+    from pipeline.config.training import TrainSettings
+    from pipeline.datasets.dataset import write_dataset
+    from pipeline.filenames import TRAIN_LOG
     from pipeline.training.loop import ValidationSet, validation_windows
     from pipeline.training.run import train
-    from pipeline.training.settings import TrainSettings
     from tests.synthetic import synthetic_batch
 
     for part, ids in (("train", range(8)), ("valid", range(100, 102))):
@@ -208,7 +209,7 @@ def test_trains_stably_from_1e3_to_1e6_parameters(tmp_path: Path, units: int, co
                    {"num_units": units, "complexity": complexity,
                     "connectivity": connectivity}, "cpu", show_progress=False)
     assert 0.9e3 < result["num_params"] < 1.1e6
-    with (tmp_path / "run" / "train_log.csv").open() as f:
+    with (tmp_path / "run" / TRAIN_LOG).open() as f:
         rows = list(csv.DictReader(f))
     losses = [float(r["loss"]) for r in rows]
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0]

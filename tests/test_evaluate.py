@@ -15,7 +15,9 @@ from torch import nn
 
 import surrogates
 from pipeline.cli import main
-from pipeline.datasets.contract import Dataset, output_bins, read_shard, write_dataset
+from pipeline.datasets.contract import output_bins
+from pipeline.datasets.dataset import Dataset, write_dataset
+from pipeline.datasets.shards import read_shard
 from pipeline.evaluation.predict import predict_windows, window_plan
 from tests.conftest import error_lines, tree_state
 from tests.synthetic import synthetic_batch

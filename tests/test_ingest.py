@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.datasets.contract import Dataset, read_shard
-from pipeline.datasets.neuronio import SIM_ID_STRIDE
+from pipeline.datasets.dataset import Dataset
+from pipeline.datasets.neuronio import SIM_ID_STRIDE, load_neuronio
+from pipeline.datasets.shards import read_shard
+from pipeline.errors import UserError
 from pipeline.runtime.files import sha256_file
+from tests.cell_helpers import neurosurrogate
 from tests.conftest import error_lines, make_neuronio_file, tree_state
 
 
@@ -152,3 +155,18 @@ def test_ingest_on_an_existing_cluster(neuronio_dir, tmp_path) -> None:
         assert main(["ingest", "--src", str(src), "--out", str(out),
                      "--scheduler", cluster.scheduler_address]) == 0
     assert Dataset(out).num_sims == 6
+
+
+def test_a_truncated_pickle_is_the_whole_stderr_once(tmp_path) -> None:
+    """The error is raised on a Dask worker: no worker log, no traceback, no second copy."""
+    src = tmp_path / "src"
+    src.mkdir()
+    make_neuronio_file(tmp_path / "good.p", seed=1)
+    bad = (src / "bad.p").resolve()
+    bad.write_bytes((tmp_path / "good.p").read_bytes()[:2000])
+    with pytest.raises(UserError) as expected:
+        load_neuronio(bad)
+    proc = neurosurrogate("ingest", "--src", src, "--out", tmp_path / "out", "--workers", "2")
+    assert proc.returncode == 2
+    assert proc.stderr == f"neurosurrogate ingest: error: {expected.value}\n"
+    assert str(expected.value).startswith(f"{bad}: truncated or corrupt pickle")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config.schema import check_params
+from pipeline.config.checks import check_params
 from pipeline.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +40,11 @@ def test_sweep_budgets_as_numbers_or_text(tmp_path: Path) -> None:
     (lambda p: p["sweep"].update(workers=-1), "sweep.workers"),
     (lambda p: p["sweep"].pop("steps"), "sweep.steps: missing key"),
     (lambda p: p["sweep"].update(seed=1), "sweep.seed: unknown key"),
-    (lambda p: p["train"].update(burn_in_ms=600), "train: burn_in_ms must be in [0, window_ms)"),
-    (lambda p: p["train"].update(steps=0), "train: steps must be >= 1"),
-    (lambda p: p["train"].update(lr=0.0), "train: need lr > 0"),
+    (lambda p: p.pop("ingest"), "ingest: missing key"),
+    (lambda p: p["ingest"].update(workers=0), "ingest.workers"),
+    (lambda p: p["train"].update(burn_in_ms=600), "train.burn_in_ms: must be in [0, window_ms)"),
+    (lambda p: p["train"].update(steps=0), "train.steps: must be >= 1"),
+    (lambda p: p["train"].update(lr=0.0), "train.lr: must be > 0"),
     (lambda p: p["train"].update(steps=1.5), "train.steps: 1.5 is not of type 'integer'"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, change, message) -> None:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.stages.report import COLUMNS, rank, trace_window
+from pipeline.reporting.draw import trace_window
+from pipeline.reporting.tables import COLUMNS, rank
 from tests.browser_check import find_browser, render_and_check
 from tests.conftest import error_lines, tree_state
 
@@ -132,7 +133,7 @@ def test_one_evaluation_is_enough(evals: list[Path], tmp_path: Path) -> None:
 
 
 def test_ties_in_auc_are_broken_by_rmse(tmp_path: Path) -> None:
-    from pipeline.stages.report import load_evaluations
+    from pipeline.reporting.evaluations import load_evaluations
 
     a = make_eval(tmp_path / "a", "A", skill=1.0, spike_auc=0.95, soma_rmse_mv=1.2)
     b = make_eval(tmp_path / "b", "B", skill=1.0, spike_auc=0.95, soma_rmse_mv=0.9)
@@ -205,7 +206,7 @@ def test_a_failing_report_keeps_the_previous_one(evals: list[Path], tmp_path: Pa
     def broken(*args, **kwargs) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("pipeline.stages.report.render_html", broken)
+    monkeypatch.setattr("pipeline.reporting.build.render_html", broken)
     with pytest.raises(RuntimeError):
         main(["report", "--evals", *map(str, evals[:2]), "--out", str(out)])
     assert tree_state(out) == before  # figures and all: no mix of two reports
@@ -233,7 +234,7 @@ def test_report_of_two_real_evaluations(tmp_path: Path) -> None:
     """Two untrained models scored by the evaluate stage on a tiny data set, then reported:
     the report reads exactly what evaluate writes."""
     import surrogates
-    from pipeline.datasets.contract import write_dataset
+    from pipeline.datasets.dataset import write_dataset
     from pipeline.evaluation.run import Protocol, evaluate
     from tests.synthetic import synthetic_batch
 
@@ -339,3 +340,20 @@ def test_a_bad_sweep_table_is_one_line_and_writes_nothing(evals: list[Path], tmp
                  str(out)]) == 2
     assert "not a sweep folder" in error_lines(capsys.readouterr().err)[0]
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- tables and start-up
+
+
+def test_one_table_writer_keeps_a_bar_in_a_cell() -> None:
+    """The report's and the sweep's tables come from the same writer, which escapes a | (a
+    failed point's status may hold one) so the row keeps its columns."""
+    from pipeline.reporting.tables import markdown_table
+    from pipeline.sweep.outputs import point_table
+
+    text = markdown_table(("a", "b"), [("x | y", "line\nbreak")])
+    assert _table(text) == [["a", "b"], ["x \\| y", "line break"]]
+    row = {"budget": 1000, "num_units": 4, "status": "failed: ValueError: a|b"}
+    sweep = point_table([row], ("budget", "num_units", "status"))
+    assert _table(sweep) == [["budget", "N", "status"],
+                             ["1000", "4", "failed: ValueError: a\\|b"]]

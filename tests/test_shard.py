@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.datasets.contract import Dataset, read_shard, write_dataset
+from pipeline.datasets.dataset import Dataset, write_dataset
+from pipeline.datasets.shards import read_shard
 from tests.conftest import error_lines, tree_state
 from tests.synthetic import synthetic_batch
 

@@ -15,9 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from biophys_models.cell_spec import load_cell_spec
+from biophys_models.errors import CellError
 from pipeline.cli import main
-from pipeline.datasets.contract import Dataset, read_shard
+from pipeline.datasets.dataset import Dataset
+from pipeline.datasets.shards import read_shard
 from pipeline.runtime.files import sha256_file
+from tests.cell_helpers import neurosurrogate
 from tests.conftest import error_lines, tree_state
 
 ARGS = ["--num-sims", "4", "--duration-ms", "60", "--sims-per-shard", "1", "--seed", "11"]
@@ -142,7 +146,7 @@ def test_an_interrupted_run_leaves_only_whole_shards_and_finishes_next_time(
 
 
 def test_export_to_the_published_layout_ingests_back(reference: Path, tmp_path: Path) -> None:
-    from pipeline.stages.simulate import export_neuronio
+    from pipeline.acquisition.simulate import export_neuronio
 
     files = export_neuronio(reference, tmp_path / "export", seed=11)
     assert len(files) == 4 and files[0].name.endswith("secDuration__randomSeed_11000.p")
@@ -161,3 +165,36 @@ def test_a_missing_cell_spec_is_one_line(tmp_path: Path, capsys) -> None:
     (line,) = error_lines(capsys.readouterr().err)
     assert "nope.yaml: no such cell spec" in line
     assert not (tmp_path / "o").exists()
+
+
+def _simulate_cli(out: Path, spec: Path) -> subprocess.CompletedProcess:
+    return neurosurrogate("simulate", "--out", out, "--cell", spec, "--num-sims", "2",
+                          "--sims-per-shard", "1", "--duration-ms", "10", "--workers", "2")
+
+
+def test_a_broken_cell_spec_is_the_whole_stderr_once(tmp_path: Path) -> None:
+    spec = tmp_path / "cell.yaml"
+    spec.write_text("name: broken\ntemplate: [unclosed\n")
+    with pytest.raises(CellError) as expected:
+        load_cell_spec(spec)
+    proc = _simulate_cli(tmp_path / "out", spec)
+    assert proc.returncode == 2
+    assert proc.stderr == f"neurosurrogate simulate: error: {expected.value}\n"
+    assert "not valid YAML" in proc.stderr
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_a_cell_that_fails_on_every_worker_is_the_whole_stderr_once(tmp_path: Path) -> None:
+    """Only NEURON finds this spec broken: both shards fail on the Dask workers with the
+    same CellError, which reaches the terminal as one line, once, with no worker log."""
+    (tmp_path / "cell.hoc").write_text("// defines no template\n")
+    spec = tmp_path / "cell.yaml"
+    spec.write_text(json.dumps({"name": "broken", "template": "cell.hoc",
+                                "template_name": "Missing",
+                                "section_lists": {"soma": "somatic", "basal": "basal",
+                                                  "apical": "apical"}}))
+    proc = _simulate_cli(tmp_path / "out", spec)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"neurosurrogate simulate: error: {spec.resolve()}: cell.hoc "
+                           f"defines no template named 'Missing'\n")
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["shards"] == []

@@ -6,6 +6,7 @@ defaults if those are small enough, and is skipped (saying why) otherwise.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import random
@@ -16,7 +17,17 @@ from typing import Any
 import pytest
 import torch
 
-from surrogates import Surrogate, build, load, model_names, save
+from pipeline.stages import import_elm
+from surrogates import (
+    BEST_CHECKPOINT,
+    IMPORTED_CHECKPOINT,
+    LAST_CHECKPOINT,
+    Surrogate,
+    build,
+    load,
+    model_names,
+    save,
+)
 from surrogates.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, read_checkpoint
 from surrogates.errors import ModelError
 
@@ -198,17 +209,83 @@ def write(path: Path, obj: object) -> Path:
 
 
 def expect_load_error(path: Path, *parts: str) -> None:
+    """load(path) fails with one line `path: problem`, `where` being the path."""
     with pytest.raises(ModelError) as err:
         load(path)
-    assert_one_line(err, str(path), *parts)
+    assert_one_line(err, *parts)
+    assert err.value.where == str(path)
+    assert str(err.value) == f"{path}: {err.value.problem}"
 
 
 def test_load_missing_file(tmp_path: Path) -> None:
     expect_load_error(tmp_path / "absent.pt", "no such checkpoint")
 
 
-def test_load_a_folder(tmp_path: Path) -> None:
-    expect_load_error(tmp_path)
+def test_load_a_folder_without_a_checkpoint(tmp_path: Path) -> None:
+    """A folder holding neither best.pt nor model.pt (last.pt alone is not taken)."""
+    save(build("lstm", **SMALL_SETTINGS["lstm"]), tmp_path / LAST_CHECKPOINT)
+    with pytest.raises(ModelError) as err:
+        load(tmp_path)
+    assert str(err.value) == (f"{tmp_path}: a folder without a checkpoint (looked for "
+                              f"{BEST_CHECKPOINT} or {IMPORTED_CHECKPOINT} in it)")
+    assert err.value.where == str(tmp_path)
+
+
+def test_load_a_training_folder_takes_best(tmp_path: Path) -> None:
+    """The folder `train` writes: load(folder) is load(folder / best.pt), not last.pt."""
+    best, last = small_model("lstm", seed=1), small_model("lstm", seed=2)
+    save(best, tmp_path / BEST_CHECKPOINT)
+    save(last, tmp_path / LAST_CHECKPOINT)
+    x = spikes(best, 2, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(load(tmp_path)(x), best(x), rtol=0, atol=0)
+
+
+def test_load_a_folder_reports_its_checkpoint(tmp_path: Path, payload: dict[str, Any]) -> None:
+    """A broken checkpoint inside a folder is named by its own path."""
+    payload["version"] = CHECKPOINT_VERSION + 1
+    write(tmp_path / BEST_CHECKPOINT, payload)
+    with pytest.raises(ModelError) as err:
+        load(tmp_path)
+    assert err.value.where == str(tmp_path / BEST_CHECKPOINT)
+
+
+def reference_files(model: Surrogate, folder: Path) -> tuple[Path, Path]:
+    """A reference-implementation checkpoint (state dict and JSON config) of the same function
+    as our unbranched ELM `model`, in the reference's names."""
+    cfg = model.config
+    state = {"_proto_w_s": model.w_s_raw, "tau_s": model.tau_s, "_proto_tau_m": model.tau_m_raw,
+             "mlp.network.0.weight": model.mlp_in.weight, "mlp.network.0.bias": model.mlp_in.bias,
+             "mlp.network.2.weight": model.mlp_out.weight,
+             "mlp.network.2.bias": model.mlp_out.bias,
+             "w_y.weight": model.readout.weight, "w_y.bias": model.readout.bias}
+    config = {"num_input": cfg.num_inputs, "num_output": 2, "num_memory": cfg.num_memory,
+              "num_branch": None, "num_synapse_per_branch": 1, "input_to_synapse_routing": None,
+              "memory_tau_min": cfg.tau_m_min_ms, "memory_tau_max": cfg.tau_m_max_ms,
+              "learn_memory_tau": cfg.learn_tau_m}
+    state_path, config_path = folder / "reference_state.pt", folder / "model_config.json"
+    torch.save({k: v.detach().clone() for k, v in state.items()}, state_path)
+    config_path.write_text(json.dumps(config))
+    return state_path, config_path
+
+
+def test_load_the_folder_import_elm_writes(tmp_path: Path) -> None:
+    """`neurosurrogate import-elm ... --out DIR` (the stage's own arguments and run), then
+    load(DIR), as the README shows."""
+    torch.manual_seed(0)
+    ours = build("elm", num_exc=6, num_inh=6, num_memory=3).eval()
+    state_path, config_path = reference_files(ours, tmp_path)
+    out = tmp_path / "imported"
+    parser = argparse.ArgumentParser()
+    import_elm.add_arguments(parser)
+    import_elm.run(parser.parse_args(["--state", str(state_path), "--config", str(config_path),
+                                      "--out", str(out)]))
+    assert (out / IMPORTED_CHECKPOINT).is_file()
+    loaded = load(out)
+    assert loaded.name == "elm" and not loaded.training
+    x = spikes(ours, 2, 20)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), ours(x), rtol=0, atol=0)
 
 
 def test_load_random_bytes(tmp_path: Path) -> None:

@@ -13,8 +13,16 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.datasets.contract import write_dataset
+from pipeline.config.training import TrainSettings
+from pipeline.datasets.dataset import write_dataset
 from pipeline.errors import UserError
+from pipeline.filenames import (
+    EVAL_METRICS,
+    SWEEP_FRONTIER,
+    SWEEP_MARKDOWN,
+    SWEEP_POINTS,
+    TRAIN_METRICS,
+)
 from pipeline.sweep.analysis import (
     answer,
     budget_grid,
@@ -25,8 +33,9 @@ from pipeline.sweep.analysis import (
 from pipeline.sweep.outputs import NO_BUDGETS
 from pipeline.sweep.outputs import read_points as read_typed_points
 from pipeline.sweep.runner import sweep
-from pipeline.training.settings import TrainSettings
+from surrogates import BEST_CHECKPOINT
 from surrogates.elm_network import connection_counts, param_budget
+from surrogates.errors import ModelError
 from tests.conftest import error_lines
 from tests.synthetic import synthetic_batch
 
@@ -53,7 +62,7 @@ def quick() -> TrainSettings:
 
 
 def read_points(out: Path) -> list[dict[str, str]]:
-    with (out / "points.csv").open(newline="") as f:
+    with (out / SWEEP_POINTS).open(newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -130,44 +139,52 @@ def test_tiny_sweep_runs_in_parallel_then_resumes(shards: Path, tmp_path: Path,
     assert [(r["budget"], r["num_units"], r["complexity"], r["connectivity"])
             for r in rows] == expected
     assert all(r["status"] == "trained" and 0 <= r["spike_auc"] <= 1 for r in rows)
-    for name in ("points.csv", "sweep.md", "frontier.png", "plane_300.png", "plane_1000.png"):
+    for name in (SWEEP_POINTS, SWEEP_MARKDOWN, SWEEP_FRONTIER, "plane_300.png", "plane_1000.png"):
         assert (out / name).is_file(), name
     table = read_points(out)
     assert len(table) == len(expected)
     assert all(int(r["params"]) == param_budget(int(r["num_units"]), int(r["complexity"]),
                                                 int(r["connectivity"])) for r in table)
-    text = (out / "sweep.md").read_text()
+    text = (out / SWEEP_MARKDOWN).read_text()
     assert "## Optimum per budget" in text and "more and more complex" in text
     assert read_typed_points(out) == rows  # what the report reads is what the sweep wrote
 
     # Rerun: nothing is trained again.
-    checkpoints = {p: p.read_bytes() for p in out.rglob("best.pt")}
+    checkpoints = {p: p.read_bytes() for p in out.rglob(BEST_CHECKPOINT)}
     again = sweep(shards, BUDGETS, out, quick(), device="cpu", workers=0, **GRID)
     assert {r["status"] for r in again} == {"reused"}
-    assert {p: p.read_bytes() for p in out.rglob("best.pt")} == checkpoints
+    assert {p: p.read_bytes() for p in out.rglob(BEST_CHECKPOINT)} == checkpoints
     assert [r["spike_auc"] for r in again] == [r["spike_auc"] for r in rows]
 
     # A point whose evaluation was lost is redone, and only that one; a failing point is
     # recorded, the others go on, and the sweep ends with a user error.
     first = out / "points" / "P300" / f"N{rows[0]['num_units']}_ke{rows[0]['complexity']}" \
         f"_kc{rows[0]['connectivity']}"
-    (first / "eval" / "metrics.json").unlink()
+    (first / "eval" / EVAL_METRICS).unlink()
     redone = sweep(shards, BUDGETS, out, quick(), device="cpu", workers=0, **GRID)
     assert [r["status"] for r in redone] == ["trained"] + ["reused"] * (len(rows) - 1)
 
     import pipeline.training.run
 
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("diverged")
+    def diverged(*args: object, **kwargs: object) -> None:
+        raise ModelError("diverged")
 
-    monkeypatch.setattr(pipeline.training.run, "train", broken)
-    (first / "model" / "train_metrics.json").unlink()
-    (first / "eval" / "metrics.json").unlink()
+    monkeypatch.setattr(pipeline.training.run, "train", diverged)
+    (first / "model" / TRAIN_METRICS).unlink()
+    (first / "eval" / EVAL_METRICS).unlink()
     with pytest.raises(UserError, match="1 point"):
         sweep(shards, BUDGETS, out, quick(), device="cpu", workers=0, **GRID)
     table = read_points(out)
-    assert table[0]["status"] == "failed: RuntimeError: diverged" and table[0]["spike_auc"] == ""
+    assert table[0]["status"] == "failed: ModelError: diverged" and table[0]["spike_auc"] == ""
     assert "diverged" in (first / "log.txt").read_text()
+
+    # Anything else is a bug: it stops the sweep with its traceback, not as a failed point.
+    def buggy(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(pipeline.training.run, "train", buggy)
+    with pytest.raises(ZeroDivisionError, match="a bug"):
+        sweep(shards, BUDGETS, out, quick(), device="cpu", workers=0, **GRID)
 
 
 def test_a_sweep_folder_keeps_its_settings(shards: Path, tmp_path: Path) -> None:
@@ -186,7 +203,8 @@ def test_bad_input_is_one_line_and_exit_2(shards: Path, tmp_path: Path,
         (["--data", str(shards), "--budgets", "1e9", "--units", "2"], "no (N, k_e)"),
         (["--data", str(shards), "--budgets", "1e3", "--set", "num_units=3"], "set by the grid"),
         (["--data", str(shards), "--budgets", "1e3", "--set", "update=v9"], "update"),
-        (["--data", str(shards), "--budgets", "1e3", "--steps", "0"], "steps"),
+        (["--data", str(shards), "--budgets", "1e3", "--steps", "0"], "--steps: must be >= 1"),
+        (["--data", str(shards), "--budgets", "1e3", "--tolerance", "1.5"], "--tolerance"),
         # Lists as DVC passes them (separate words) are read as comma-separated ones.
         (["--data", str(shards), "--budgets", "1e3", "x"], "--budgets: 'x'"),
         (["--data", str(shards), "--budgets", "1e9", "2e9", "--units", "2", "4"],
@@ -205,7 +223,7 @@ def test_no_budgets_is_an_empty_sweep_that_says_so(shards: Path, tmp_path: Path)
     out = tmp_path / "sweep"
     assert main(["sweep", "--data", str(shards), "--out", str(out)]) == 0
     assert read_typed_points(out) == []
-    assert NO_BUDGETS in (out / "sweep.md").read_text()
+    assert NO_BUDGETS in (out / SWEEP_MARKDOWN).read_text()
     assert not list(out.glob("*.png"))
 
 

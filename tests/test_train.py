@@ -1,4 +1,6 @@
-"""The train stage: resume equality, learning something real, the log, bad input."""
+"""The train stage: resume equality, learning something real, the log, bad input, and the
+models that group synapses by real dendritic branches, trained (and swept) as the README
+documents on data made by `simulate` and `shard`."""
 
 from __future__ import annotations
 
@@ -10,12 +12,17 @@ import numpy as np
 import pytest
 import torch
 
+import surrogates
 from pipeline.cli import main
-from pipeline.datasets.contract import write_dataset
+from pipeline.config.training import SettingError, TrainSettings
+from pipeline.datasets.dataset import Dataset, write_dataset
+from pipeline.datasets.shards import ShardReader
+from pipeline.filenames import EVAL_CONTEXT, TRAIN_LOG, TRAIN_METRICS
+from pipeline.sweep.outputs import read_points
 from pipeline.training.loop import ValidationSet, soma_target, validation_windows
-from pipeline.training.run import LOG_COLUMNS, train
-from pipeline.training.settings import TrainSettings
-from surrogates import build, read_checkpoint
+from pipeline.training.run import train
+from pipeline.training.train_log import LOG_COLUMNS
+from surrogates import BEST_CHECKPOINT, LAST_CHECKPOINT, build, read_checkpoint
 from tests.conftest import error_lines, tree_state
 from tests.synthetic import synthetic_batch
 
@@ -42,7 +49,7 @@ def quick(**overrides: object) -> TrainSettings:
 
 
 def log_rows(folder: Path) -> list[dict[str, str]]:
-    with (folder / "train_log.csv").open(newline="") as f:
+    with (folder / TRAIN_LOG).open(newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -66,13 +73,13 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(
     stopped = train(shards, model, split, settings, config, "cpu", show_progress=False,
                     stop_at=6)
     assert stopped["stopped"] and stopped["steps"] == 6
-    assert read_checkpoint(split / "last.pt")["extra"]["step"] == 6
+    assert read_checkpoint(split / LAST_CHECKPOINT)["extra"]["step"] == 6
     train(shards, model, split, settings, config, "cpu", resume=True, show_progress=False)
-    assert_same_weights(whole / "last.pt", split / "last.pt")
-    assert_same_weights(whole / "best.pt", split / "best.pt")
+    assert_same_weights(whole / LAST_CHECKPOINT, split / LAST_CHECKPOINT)
+    assert_same_weights(whole / BEST_CHECKPOINT, split / BEST_CHECKPOINT)
     assert without_seconds(log_rows(whole)) == without_seconds(log_rows(split))
-    assert json.loads((whole / "train_metrics.json").read_text())["best_step"] == \
-        json.loads((split / "train_metrics.json").read_text())["best_step"]
+    assert json.loads((whole / TRAIN_METRICS).read_text())["best_step"] == \
+        json.loads((split / TRAIN_METRICS).read_text())["best_step"]
 
 
 def test_a_short_run_beats_the_constant_predictor(shards: Path, tmp_path: Path) -> None:
@@ -97,12 +104,12 @@ def test_log_metrics_and_checkpoints(shards: Path, tmp_path: Path) -> None:
     assert [int(r["step"]) for r in rows] == [4, 8, 10]
     lrs = [float(r["lr"]) for r in rows]
     assert lrs == sorted(lrs, reverse=True) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
-    metrics = json.loads((out / "train_metrics.json").read_text())
+    metrics = json.loads((out / TRAIN_METRICS).read_text())
     best = min(rows, key=lambda r: float(r["val_soma_rmse_mv"]))
     assert metrics["best_step"] == int(best["step"])
     assert metrics["num_params"] == build("lstm", num_exc=SEGMENTS, num_inh=SEGMENTS,
                                           hidden_size=5).num_params()
-    assert read_checkpoint(out / "best.pt")["extra"]["step"] == metrics["best_step"]
+    assert read_checkpoint(out / BEST_CHECKPOINT)["extra"]["step"] == metrics["best_step"]
 
 
 def test_loss_ignores_the_burn_in_and_clips_the_soma() -> None:
@@ -137,7 +144,8 @@ def test_cli_refuses_bad_input_with_one_line(shards: Path, tmp_path: Path,
         "unknown setting": base + ["--set", "no_such_key=1"],
         "does not match the data set": base + ["--set", "num_exc=5"],
         "expected KEY=VALUE": base + ["--set", "oops"],
-        "burn_in_ms": base + ["--burn-in-ms", "100"],
+        "--burn-in-ms: must be in [0, window_ms)": base + ["--burn-in-ms", "100"],
+        "--lr-final-fraction: must be in [0, 1]": base + ["--lr-final-fraction", "2"],
         "missing": ["train", "--data", str(tmp_path / "nowhere"), "--model", "lstm",
                     "--out", str(tmp_path / "other")],
     }
@@ -146,3 +154,75 @@ def test_cli_refuses_bad_input_with_one_line(shards: Path, tmp_path: Path,
         lines = error_lines(capsys.readouterr().err)
         assert len(lines) == 1 and expected in lines[0], (expected, lines)
     assert tree_state(out) == before
+
+
+def test_each_bad_setting_names_its_field() -> None:
+    for field, value in (("steps", 0), ("burn_in_ms", 500), ("lr", 0.0), ("grad_clip", -1.0),
+                         ("lr_final_fraction", 1.5), ("num_workers", -1)):
+        with pytest.raises(SettingError) as err:
+            TrainSettings(**{field: value})
+        assert err.value.field == field and str(err.value).startswith(field)
+    with pytest.raises(SettingError, match="w_soma must be > 0 when w_spike is 0"):
+        TrainSettings(w_spike=0.0, w_soma=0.0)
+
+
+# ------------------------------------------------- advertised paths, on simulated data
+
+# 4 simulations of the built-in L5PC, 700 ms each, driven hard enough that the test split
+# spikes after the 500 ms the evaluation skips: 2 train, 1 valid, 1 test.
+SIMULATE = ["--num-sims", "4", "--duration-ms", "700", "--sims-per-shard", "2", "--seed", "5",
+            "--exc-range", "700,1000", "--inh-offsets", "1000,0", "--workers", "2"]
+QUICK_FLAGS = ["--steps", "2", "--batch-size", "2", "--window-ms", "100", "--min-start-ms", "0",
+               "--burn-in-ms", "20", "--val-every", "2", "--val-windows", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shard root made by the real `simulate` and `shard` commands."""
+    root = tmp_path_factory.mktemp("simulated")
+    assert main(["simulate", "--out", str(root / "sim"), *SIMULATE]) == 0
+    assert main(["shard", "--src", str(root / "sim"), "--out", str(root / "shards"),
+                 "--split", "train=0.5,valid=0.25,test=0.25", "--sims-per-shard", "2",
+                 "--workers", "1"]) == 0
+    return root / "shards"
+
+
+def data_branches(shards: Path) -> list[int]:
+    with ShardReader(Dataset(shards / "train").shard_paths[0]) as reader:
+        segments = reader.segments()
+    assert segments is not None
+    return segments.branch.tolist()
+
+
+@pytest.mark.parametrize(("model", "settings"), [
+    ("branch_elm", ["routing=morphology", "num_memory=4"]),
+    ("elm_network", ["branch_bias=0.5", "num_units=4", "complexity=1", "connectivity=20"]),
+])
+def test_models_of_real_branches_train_on_simulated_data(simulated: Path, tmp_path: Path,
+                                                         model: str, settings: list[str]) -> None:
+    out = tmp_path / model
+    assert main(["train", "--data", str(simulated), "--model", model, "--out", str(out),
+                 *QUICK_FLAGS, "--set", *settings]) == 0
+    trained = surrogates.load(out)
+    assert list(trained.config.segment_branch) == data_branches(simulated)
+    assert len(set(trained.config.segment_branch)) > 10  # the L5PC's dendritic branches
+    assert [int(r["step"]) for r in log_rows(out)] == [2]
+    assert json.loads((out / TRAIN_METRICS).read_text())["num_params"] == trained.num_params()
+
+
+def test_a_sweep_point_with_a_branch_bias_on_simulated_data(simulated: Path,
+                                                            tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--data", str(simulated), "--budgets", "1e3", "--units", "4",
+                 "--complexities", "1", "--out", str(out), "--workers", "0", *QUICK_FLAGS,
+                 "--set", "branch_bias=0.5", "--eval-skip-ms", "400",
+                 "--eval-window-ms", "200", "--eval-burn-in-ms", "50"]) == 0
+    (row,) = read_points(out)
+    assert row["status"] == "trained" and 0 <= row["spike_auc"] <= 1
+    (model_dir,) = (out / "points" / "P1000").glob("*/model")
+    trained = surrogates.load(model_dir)
+    assert trained.config.branch_bias == 0.5
+    assert list(trained.config.segment_branch) == data_branches(simulated)
+    # scored by the protocol it was given (params.yaml's evaluate, through --params)
+    context = json.loads((model_dir.parent / "eval" / EVAL_CONTEXT).read_text())
+    assert (context["skip_ms"], context["window_ms"], context["burn_in_ms"]) == (400, 200, 50)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.datasets.contract import input_bins, output_bins, read_shard, write_dataset
+from pipeline.datasets.contract import input_bins, output_bins
+from pipeline.datasets.dataset import write_dataset
+from pipeline.datasets.shards import read_shard
 from pipeline.errors import UserError
 from pipeline.training.windows import WindowDataset, window_loader
 from tests.synthetic import synthetic_batch

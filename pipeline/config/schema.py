@@ -1,7 +1,9 @@
 """The schema of params.yaml: every key, its type and its range, in one place.
 
-`check_params` reads a params file and returns it parsed, or raises one UserError naming
-the first bad key; every stage that takes `--params` goes through it.
+`load_params` reads a params file and returns it parsed and checked against SCHEMA, or raises
+one UserError naming the first bad key. The checks that need the models are in
+pipeline.config.checks; a stage's `--params` reads its sections without either
+(pipeline.config.stage_params), since check-params runs first in dvc.yaml.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pipeline.config.stage_params import read_params
+from pipeline.config.training import TrainSettings
 from pipeline.errors import UserError
-from pipeline.training.settings import TrainSettings
+from pipeline.runtime.devices import DEVICE_CHOICES
 
 SCHEMA_VERSION = 1
 
@@ -35,7 +37,7 @@ def _fields_schema(settings: type) -> dict[str, Any]:
     return {f.name: kinds[f.type] for f in fields(settings)}
 
 
-_DEVICE = {"enum": ["auto", "cpu", "cuda"]}
+_DEVICE = {"enum": list(DEVICE_CHOICES)}
 _WORKERS = _int(1)
 
 SCHEMA: dict[str, Any] = _obj({
@@ -54,6 +56,11 @@ SCHEMA: dict[str, Any] = _obj({
         "inh_offsets": {"type": "string", "pattern": r"^\s*[0-9.]+\s*,\s*[0-9.]+\s*$"},
         "workers": _WORKERS,
         "scheduler": {"type": ["string", "null"]},  # a Dask scheduler address
+    }),
+    # Ingesting NeuronIO files (data.neuronio set): its own Dask workers.
+    "ingest": _obj({
+        "workers": _WORKERS,
+        "scheduler": {"type": ["string", "null"]},
     }),
     "shard": _obj({
         "split": {"type": "string", "pattern": r"^\s*\w+=[0-9.]+(\s*,\s*\w+=[0-9.]+)*\s*$"},
@@ -113,65 +120,14 @@ def _message(error: Any) -> str:
     return error.message
 
 
-def _check_cross_fields(params: dict[str, Any]) -> list[tuple[str, str]]:
-    """What a schema cannot say: relations between keys, and the models' own settings."""
-    from surrogates import REGISTRY, model_names
-
-    problems = []
-    train, evaluate = params["train"], params["evaluate"]
-    try:
-        TrainSettings(**{k: v for k, v in train.items() if k != "device"})
-    except ValueError as err:
-        problems.append(("train", str(err)))
-    if evaluate["burn_in_ms"] >= evaluate["window_ms"]:
-        problems.append(("evaluate.burn_in_ms", "must be shorter than evaluate.window_ms"))
-    if params["simulate"]["duration_ms"] <= evaluate["skip_ms"]:
-        problems.append(("evaluate.skip_ms", "leaves nothing of simulate.duration_ms"))
-    budgets = params["sweep"]["budgets"]
-    if budgets:
-        from pipeline.sweep.analysis import parse_budgets
-
-        try:
-            parse_budgets(",".join(str(b) for b in budgets))
-        except ValueError as err:
-            problems.append(("sweep.budgets", str(err)))
-    names = [m["name"] for m in params["models"]]
-    known = model_names()
-    for k, entry in enumerate(params["models"]):
-        where = f"models.{k}"
-        if names.count(entry["name"]) > 1:
-            problems.append((f"{where}.name", f"{entry['name']!r} is used twice"))
-        if entry["model"] not in known:
-            problems.append((f"{where}.model", f"unknown model {entry['model']!r}; known: "
-                                               f"{', '.join(known)}"))
-            continue
-        settable = {f.name for f in fields(REGISTRY[entry["model"]].config_class)}
-        for pair in entry["set"].split():
-            key = pair.partition("=")[0]
-            if key not in settable:
-                problems.append((f"{where}.set", f"{entry['model']} has no setting {key!r}"))
-    return problems
-
-
-def check_params(path: Path) -> dict[str, Any]:
-    """The parsed params, or a UserError naming the first bad key."""
+def load_params(path: Path) -> dict[str, Any]:
+    """The parsed params checked against SCHEMA (types, ranges, unknown and missing keys), or
+    a UserError naming the first bad key."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(path, "no such params file")
-    try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise UserError(path, f"not valid YAML{where}") from None
+    params = read_params(path)
     error = best_match(Draft202012Validator(SCHEMA).iter_errors(params))
     if error is not None:
         raise UserError(path, f"{_key_of(error)}: {_message(error)}")
-    problems = _check_cross_fields(params)
-    if problems:
-        key, problem = problems[0]
-        raise UserError(path, f"{key}: {problem}")
     return params

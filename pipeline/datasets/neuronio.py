@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.datasets.contract import DatasetInfo, Segments, SimBatch, sort_input_rows
 from pipeline.errors import UserError
+from pipeline.protocol import synapse_segment, synapses_of_segment
 from pipeline.runtime.files import atomic_path
 
 try:  # numpy >= 2 moved the pickle helpers; the files name the numpy 1.x location
@@ -141,8 +142,10 @@ def _need(where: Path, mapping: Any, key: str, what: str) -> Any:
     return mapping[key]
 
 
-def _spike_rows(where: Path, spikes: Any, what: str, num_segments: int, offset: int,
+def _spike_rows(where: Path, spikes: Any, what: str, num_segments: int, inhibitory: bool,
                 duration_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """(synapse, time_ms) of a {segment: spike times} dict of the excitatory or the
+    inhibitory inputs."""
     if not isinstance(spikes, dict):
         raise UserError(where, f"{what} is {type(spikes).__name__}, expected a dict")
     synapses, times = [], []
@@ -155,7 +158,8 @@ def _spike_rows(where: Path, spikes: Any, what: str, num_segments: int, offset: 
             raise UserError(where, f"{what}: spike time outside [0, {duration_ms}) ms "
                                    f"on segment {seg}")
         times.append(np.floor(t).astype(np.int32))
-        synapses.append(np.full(t.size, offset + seg, dtype=np.int32))
+        synapse = synapses_of_segment(seg, num_segments)[1 if inhibitory else 0]
+        synapses.append(np.full(t.size, synapse, dtype=np.int32))
     if not times:
         return np.empty(0, np.int32), np.empty(0, np.int32)
     return np.concatenate(synapses), np.concatenate(times)
@@ -215,9 +219,10 @@ def neuronio_to_batch(raw: dict[str, Any], where: Path) -> SimBatch:
         if not isinstance(sim, dict):
             raise UserError(where, f"simulation {row} is {type(sim).__name__}, expected a dict")
         exc = _spike_rows(where, _need(where, sim, "exInputSpikeTimes", f"simulation {row}"),
-                          f"simulation {row} exInputSpikeTimes", num_segments, 0, duration_ms)
+                          f"simulation {row} exInputSpikeTimes", num_segments, False,
+                          duration_ms)
         inh = _spike_rows(where, _need(where, sim, "inhInputSpikeTimes", f"simulation {row}"),
-                          f"simulation {row} inhInputSpikeTimes", num_segments, num_segments,
+                          f"simulation {row} inhInputSpikeTimes", num_segments, True,
                           duration_ms)
         syn = np.concatenate([exc[0], inh[0]])
         rows.append((np.full(syn.size, row, np.int32), syn, np.concatenate([exc[1], inh[1]])))
@@ -258,18 +263,18 @@ def batch_to_neuronio(batch: SimBatch, random_seed: int) -> dict[str, Any]:
         raise ValueError("the NeuronIO layout needs segment metadata and num_exc == num_inh")
     t = np.arange(info.duration_ms, dtype=np.float32)
 
-    def by_segment(synapse: np.ndarray, times: np.ndarray, offset: int) -> dict:
+    def by_segment(synapse: np.ndarray, times: np.ndarray) -> dict:
         spikes: dict = {}
         for s, tm in zip(synapse.tolist(), times.tolist(), strict=True):
-            spikes.setdefault(np.int64(s - offset), []).append(np.int64(tm))
+            spikes.setdefault(np.int64(synapse_segment(s, info.num_exc)), []).append(np.int64(tm))
         return spikes
 
     sims = []
     for row in range(batch.num_sims):
         synapse, times = batch.input_spikes_of(row)
         exc = synapse < info.num_exc
-        sim = {"exInputSpikeTimes": by_segment(synapse[exc], times[exc], 0),
-               "inhInputSpikeTimes": by_segment(synapse[~exc], times[~exc], info.num_exc),
+        sim = {"exInputSpikeTimes": by_segment(synapse[exc], times[exc]),
+               "inhInputSpikeTimes": by_segment(synapse[~exc], times[~exc]),
                "outputSpikeTimes": batch.output_spikes_of(row).astype(np.float16),
                "somaVoltageLowRes": batch.soma_voltage_mv[row].astype(np.float16),
                "recordingTimeLowRes": t}

@@ -1,20 +1,32 @@
-"""Deterministic train/valid/test assignment by simulation id, the same on every machine.
+"""Split a data set into train/valid/test data sets: which simulation goes where, and the
+writing of the parts (the `shard` stage's work).
 
-Each id gets a rank from a cryptographic hash of (seed, id), independent of platform and
-library versions; the ranked ids are cut at the requested fractions (largest remainder, and
-every non-zero split gets at least one simulation when there are enough).
+The assignment is by simulation id, the same on every machine: each id gets a rank from a
+cryptographic hash of (seed, id), independent of platform and library versions; the ranked
+ids are cut at the requested fractions (largest remainder, and every non-zero split gets at
+least one simulation when there are enough). Each part is written in parallel on Dask, as
+shards of `sims_per_shard` simulations ordered by id.
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from pipeline.datasets.contract import SimBatch, concat
+from pipeline.datasets.dataset import Dataset
+from pipeline.datasets.manifest import prepare_output, shard_name
+from pipeline.datasets.shards import read_shard
+from pipeline.datasets.writer import ShardTask, chunk, empty_dataset, write_shards
 from pipeline.errors import UserError
+from pipeline.filenames import MANIFEST
+from pipeline.runtime.cluster import dask_client
+from pipeline.runtime.files import sha256_file
 
 SPLIT_NAMES = ("train", "valid", "test")
-DEFAULT_SPLIT = "train=0.8,valid=0.1,test=0.1"
 
 
 def parse_split(text: str) -> dict[str, float]:
@@ -66,3 +78,64 @@ def assign_splits(sim_ids: np.ndarray, fractions: dict[str, float], seed: int
         out[name] = np.sort(np.array(ranked[start:start + counts[name]], dtype=np.int64))
         start += counts[name]
     return out
+
+
+# ---------------------------------------------------------------------- writing the parts
+
+def gather(sources: list[tuple[Path, list[int], list[int]]]) -> tuple[SimBatch, dict[str, Any]]:
+    """Read the given rows (expected to hold the given ids) of the source shards, ordered
+    by sim id."""
+    parts = []
+    for path, rows, ids in sources:
+        part = read_shard(path, rows)
+        if part.sim_id.tolist() != ids:
+            raise UserError(path, "its simulations differ from those its manifest lists")
+        parts.append(part)
+    batch = concat(parts)
+    return batch.select(np.argsort(batch.sim_id, kind="stable")), {}
+
+
+def plan(dataset: Dataset, ids: np.ndarray, sims_per_shard: int) -> list[ShardTask]:
+    """One task per output shard, naming the source rows it gathers."""
+    where = dataset.locate()
+    tasks = []
+    for index, group in enumerate(chunk(ids, sims_per_shard)):
+        by_shard: dict[int, list[tuple[int, int]]] = {}
+        for sid in group.tolist():
+            shard_index, row = where[sid]
+            by_shard.setdefault(shard_index, []).append((row, sid))
+        sources = []
+        for k, pairs in sorted(by_shard.items()):
+            pairs.sort()
+            sources.append((dataset.shard_paths[k].resolve(), [r for r, _ in pairs],
+                            [i for _, i in pairs]))
+        tasks.append(ShardTask(shard_name(index), gather, (sources,), size=len(group)))
+    return tasks
+
+
+def write_splits(src: Path, out: Path, *, split: str, sims_per_shard: int, seed: int,
+                 workers: int | None, scheduler: str | None) -> dict[str, int]:
+    """Write OUT/train, OUT/valid and OUT/test from the data set SRC; return their sizes."""
+    fractions = parse_split(split)
+    if sims_per_shard < 1:
+        raise UserError("--sims-per-shard", f"must be at least 1, got {sims_per_shard}")
+    dataset = Dataset(Path(src))  # refuses colliding sim ids
+    parts = assign_splits(dataset.manifest.sim_ids, fractions, seed)
+    source_digest = sha256_file(Path(src) / MANIFEST)
+    counts = {}
+    with dask_client(workers, scheduler) as client:
+        for name, ids in parts.items():
+            settings = {"stage": "shard", "source_manifest_sha256": source_digest,
+                        "split": fractions, "part": name, "seed": seed,
+                        "sims_per_shard": sims_per_shard,
+                        "neuron_wall_s_per_sim": dataset.manifest.neuron_wall_s_per_sim}
+            folder = Path(out) / name
+            manifest = prepare_output(folder, dataset.info, settings)
+            if len(ids) == 0:
+                empty_dataset(folder, manifest, dataset.info)
+            else:
+                write_shards(client, folder, manifest, plan(dataset, ids, sims_per_shard),
+                             unit="sim")
+            counts[name] = len(ids)
+    print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " simulations")
+    return counts

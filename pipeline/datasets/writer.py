@@ -17,16 +17,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from pipeline.datasets.contract import (
-    DatasetInfo,
-    Manifest,
-    ShardEntry,
-    SimBatch,
-    shard_is_intact,
-    write_manifest,
-    write_shard,
-)
+from pipeline.datasets.contract import DatasetInfo, SimBatch
+from pipeline.datasets.manifest import Manifest, ShardEntry, shard_is_intact, write_manifest
+from pipeline.datasets.shards import write_shard
 from pipeline.errors import UserError
+from pipeline.runtime.cluster import submit, task_result
 from pipeline.runtime.files import remove_stale_temporaries
 
 # A producer returns the shard's simulations and extra manifest fields (may be empty).
@@ -81,60 +76,81 @@ def write_shards(client, folder: Path, manifest: Manifest, tasks: list[ShardTask
 
     At most one task per worker thread is in flight, so a worker that is recycled after
     `recycle_after` units is idle when it restarts. A worker that dies mid-task is replaced
-    by its nanny and Dask reruns the task elsewhere.
+    by its nanny and Dask reruns the task elsewhere. A task that stops with a UserError
+    leaves its shard out; the others still run, and the run then fails with that error.
     """
-    from dask.distributed import as_completed
-
     folder = Path(folder)
     remove_stale_temporaries(folder)
     planned = {t.file for t in tasks}
     manifest.shards = [s for s in manifest.shards if s.file in planned]
     missing = [t for t in tasks if not shard_is_intact(folder, manifest.entry(t.file))]
-    done = sum(t.size for t in tasks) - sum(t.size for t in missing)
-    todo = iter(missing)
     if len(missing) < len(tasks):
         print(f"{folder}: {len(tasks) - len(missing)} of {len(tasks)} shards already done")
     manifest.complete = False
     write_manifest(folder, manifest)
+    failures = _run_tasks(client, folder, manifest, tasks, missing, unit,
+                          _Recycler(client, recycle_after))
+    if failures:
+        raise _one_error(failures)
+    check_unique_sim_ids(folder, manifest)
+    manifest.complete = True
+    write_manifest(folder, manifest)
+    return manifest
+
+
+def _run_tasks(client, folder: Path, manifest: Manifest, tasks: list[ShardTask],
+               missing: list[ShardTask], unit: str, recycler: _Recycler) -> list[UserError]:
+    """Run `missing` on the cluster, recording each shard as it lands; return the errors."""
+    from dask.distributed import as_completed
+
+    done = sum(t.size for t in tasks) - sum(t.size for t in missing)
+    todo = iter(missing)
     failures: list[UserError] = []
     running: dict = {}
     queue = as_completed()
-    recycler = _Recycler(client, recycle_after)
 
     def submit_next() -> None:
         task = next(todo, None)
         if task is not None:
-            future = client.submit(_run, task, folder, pure=False)
+            future = submit(client, _run, task, folder)
             running[future] = task
             queue.add(future)
 
     for _ in range(max(1, sum(client.nthreads().values()))):
         submit_next()
+    # The bar is drawn on a terminal only, and wiped there when the run fails, so that a
+    # failure ends with nothing but its one error line.
     with tqdm(total=sum(t.size for t in tasks), initial=done, unit=unit, desc=folder.name,
-              file=sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
+              file=sys.stderr, dynamic_ncols=True, smoothing=0.1, disable=None) as bar:
         for future in queue:
             task = running.pop(future)
-            err = future.exception()
-            if isinstance(err, UserError):
+            try:
+                entry, info, worker = task_result(future)
+            except UserError as err:
                 failures.append(err)
-                bar.write(f"error: {err}", file=sys.stderr)
-            elif err is not None:
-                raise err
             else:
-                entry, info, worker = future.result()
                 manifest.adopt_info(info, folder / entry.file)
                 manifest.put(entry)
                 write_manifest(folder, manifest)
                 bar.update(task.size)
                 recycler.finished(worker, task.size)
             submit_next()
-    if failures:
-        more = f" (and {len(failures) - 1} more, listed above)" if len(failures) > 1 else ""
-        raise UserError(failures[0].where, failures[0].problem + more)
-    check_unique_sim_ids(folder, manifest)
-    manifest.complete = True
-    write_manifest(folder, manifest)
-    return manifest
+        bar.leave = not failures
+    return failures
+
+
+def _one_error(failures: list[UserError]) -> UserError:
+    """The first failure, to be shown as the run's one error line; different ones after it
+    are listed above it (the same error from many tasks, e.g. a broken cell, counts once)."""
+    distinct: dict[str, UserError] = {}
+    for err in failures:
+        distinct.setdefault(str(err), err)
+    first, *others = distinct.values()
+    if not others:
+        return first
+    for err in others:
+        print(f"error: {err}", file=sys.stderr)
+    return UserError(first.where, f"{first.problem} (and {len(others)} more, listed above)")
 
 
 def check_unique_sim_ids(folder: Path, manifest: Manifest) -> None:

@@ -129,12 +129,12 @@ DEFINITIONS: dict[str, str] = {
     "spike_auc": "ROC AUC of spike_prob against the output spike bins, all kept bins flattened",
     **{fpr_key(f): f"TPR at the ROC point (sklearn roc_curve, drop_intermediate) whose FPR is "
                    f"closest to {f:g}" for f in FPR_POINTS},
-    "soma_rmse_mv": "RMSE (mV), -55 mV-clipped soma, prediction z-scored and rescaled to the "
-                    "truth's mean and std (published convention)",
+    "soma_rmse_mv": f"RMSE (mV), {SOMA_CLIP_MV:g} mV-clipped soma, prediction z-scored and "
+                    f"rescaled to the truth's mean and std (published convention)",
     "soma_mae_mv": "MAE (mV), clipped and rescaled as soma_rmse_mv",
     "soma_explained_variance_pct": "explained variance (%), clipped and rescaled as "
                                    "soma_rmse_mv",
-    "soma_rmse_mv_raw": "RMSE (mV), -55 mV-clipped soma, prediction not rescaled",
+    "soma_rmse_mv_raw": f"RMSE (mV), {SOMA_CLIP_MV:g} mV-clipped soma, prediction not rescaled",
     "soma_mae_mv_raw": "MAE (mV), clipped, not rescaled",
     "soma_explained_variance_pct_raw": "explained variance (%), clipped, not rescaled",
 }

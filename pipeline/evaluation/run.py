@@ -2,12 +2,11 @@
 `evaluate` stage and the sweep both call `evaluate` here).
 
 Whole simulations are predicted with overlapping windows whose burn-in is discarded
-(pipeline/predict.py), the first --skip-ms of each simulation is dropped, and simulations
-with more than --max-spikes output spikes in what is left are dropped; the metrics
-(pipeline/metrics.py) are taken over all remaining 1 ms bins. Writes metrics.json,
-roc.csv, predictions.h5, roc.png and traces*.png into --out (docs/data-format.md,
-"Evaluation outputs"); all of them are renamed into place together at the end, so a
-failing run leaves earlier outputs as they were.
+(pipeline/evaluation/predict.py), the first skip_ms of each simulation is dropped, and
+simulations with more than max_spikes output spikes in what is left are dropped; the metrics
+(pipeline/evaluation/metrics.py) are taken over all remaining 1 ms bins. The outputs (names
+in pipeline/filenames.py, format in docs/data-format.md, "Evaluation outputs") are renamed
+into place together at the end, so a failing run leaves earlier outputs as they were.
 """
 
 
@@ -17,13 +16,14 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.datasets.contract import Dataset, ShardReader, input_bins, output_bins
+from pipeline.datasets.contract import input_bins, output_bins
+from pipeline.datasets.dataset import Dataset
+from pipeline.datasets.shards import ShardReader
 from pipeline.errors import UserError
 from pipeline.evaluation.metrics import (
     DEFINITIONS,
@@ -32,7 +32,22 @@ from pipeline.evaluation.metrics import (
     score,
 )
 from pipeline.evaluation.predict import predict_windows
-from pipeline.protocol import BURN_IN_MS, MAX_SPIKES, SKIP_MS, WINDOW_MS
+from pipeline.evaluation.predictions import PREDICTION_DATASETS, Predictions, write_predictions
+from pipeline.evaluation.settings import (
+    CHECKPOINTS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHECKPOINT,
+    DEFAULT_NUM_TRACES,
+    Protocol,
+)
+from pipeline.filenames import (
+    EVAL_CONTEXT,
+    EVAL_METRICS,
+    PREDICTIONS,
+    ROC_CSV,
+    ROC_FIGURE,
+    traces_figure,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -40,46 +55,10 @@ if TYPE_CHECKING:
     from pipeline.evaluation.metrics import SpikeScores
     from surrogates.base import Surrogate
 
-CHECKPOINTS = ("best", "last")
-
-
 SPEED_BATCH = 32  # simulations per timed batch: the same for every model, so comparable
 
 
 SPEED_INPUT_RATE = 0.005  # spikes per ms per input of the random timing input (5 Hz)
-
-
-DEFAULT_NUM_TRACES = 3
-
-
-@dataclass(frozen=True)
-class Protocol:
-    window_ms: int = WINDOW_MS
-    burn_in_ms: int = BURN_IN_MS
-    skip_ms: int = SKIP_MS
-    max_spikes: int = MAX_SPIKES
-
-    def check(self, duration_ms: int, where: Path) -> None:
-        if not 0 <= self.burn_in_ms < self.window_ms:
-            raise UserError("--burn-in-ms", f"must lie in 0..window_ms - 1 = "
-                                            f"{self.window_ms - 1}, got {self.burn_in_ms}")
-        if not 0 <= self.skip_ms < duration_ms:
-            raise UserError("--skip-ms", f"must lie in 0..{duration_ms - 1} for the "
-                                         f"{duration_ms} ms simulations of {where}, "
-                                         f"got {self.skip_ms}")
-        if self.max_spikes < 0:
-            raise UserError("--max-spikes", f"must be at least 0, got {self.max_spikes}")
-
-
-@dataclass
-class Predictions:
-    """Kept simulations, kept bins only (from skip_ms on), aligned with the ground truth."""
-
-    sim_id: np.ndarray  # int64 [n]
-    spike_prob: np.ndarray  # float32 [n, T]
-    soma_mv: np.ndarray  # float32 [n, T], raw and unclipped
-    true_spikes: np.ndarray  # uint8 [n, T]
-    true_soma_mv: np.ndarray  # float32 [n, T]
 
 
 def select_simulations(data: Dataset, protocol: Protocol) -> tuple[list[list[int]], int]:
@@ -133,7 +112,7 @@ def predict_split(model: Surrogate, data: Dataset, rows: list[list[int]], protoc
     from tqdm.auto import tqdm
 
     skip = protocol.skip_ms
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in Predictions.__dataclass_fields__}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in PREDICTION_DATASETS}
     with tqdm(total=sum(map(len, rows)), unit="sim", desc="evaluate", disable=None) as bar:
         for sim_id, x, spikes, soma in read_batches(data, rows, batch_size):
             y = predict_windows(model, torch.from_numpy(x).to(device), protocol.window_ms,
@@ -191,34 +170,15 @@ def speedup_vs_neuron(sim_ms_per_s: float, duration_ms: int,
     return sim_ms_per_s / (duration_ms / neuron_wall_s_per_sim)
 
 
-def _write_predictions(path: Path, pred: Predictions, start_ms: int) -> None:
-    import h5py
-
-    chunks = (1, pred.spike_prob.shape[1]) if len(pred.sim_id) else None
-    packed: dict[str, Any] = {"compression": "gzip", "compression_opts": 4, "shuffle": True,
-                              "chunks": chunks}
-    with h5py.File(path, "w") as h5:
-        h5.attrs["start_ms"] = start_ms
-        h5.attrs["dt_ms"] = 1
-        h5.create_dataset("sim_id", data=pred.sim_id)
-        for name in ("spike_prob", "soma_mv", "true_spikes", "true_soma_mv"):
-            h5.create_dataset(name, data=getattr(pred, name), **packed)
-
-
 def _write_roc_csv(path: Path, fpr: np.ndarray, tpr: np.ndarray) -> None:
     np.savetxt(path, np.column_stack([fpr, tpr]), delimiter=",", header="fpr,tpr",
                comments="", fmt="%.9g")
 
 
-def trace_name(k: int) -> str:
-    """traces.png for the first kept simulation, traces_<k>.png for the k-th after it."""
-    return "traces.png" if k == 0 else f"traces_{k}.png"
-
-
 def write_outputs(out: Path, metrics: dict[str, Any], context: dict[str, Any],
                   roc: SpikeScores, pred: Predictions,
                   label: str, num_traces: int, start_ms: int) -> list[str]:
-    """Write every output under a temporary name, then rename them all (metrics.json last);
+    """Write every output under a temporary name, then rename them all (EVAL_METRICS last);
     an error on the way renames nothing. Returns the names written."""
     from pipeline.reporting.figures import save_roc, save_traces
     from pipeline.runtime.files import atomic_path
@@ -227,37 +187,39 @@ def write_outputs(out: Path, metrics: dict[str, Any], context: dict[str, Any],
         raise UserError(out, "exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     time_ms = np.arange(start_ms, start_ms + pred.spike_prob.shape[1], dtype=np.float64)
-    traces = [trace_name(k) for k in range(min(num_traces, len(pred.sim_id)))]
+    traces = [traces_figure(k) for k in range(min(num_traces, len(pred.sim_id)))]
     with ExitStack() as stack:
         tmp = {name: stack.enter_context(atomic_path(out / name))
-               for name in ["metrics.json", "evaluation.json", "roc.csv", "predictions.h5",
-                            "roc.png", *traces]}
-        _write_predictions(tmp["predictions.h5"], pred, start_ms)
-        _write_roc_csv(tmp["roc.csv"], roc.fpr, roc.tpr)
-        save_roc({label: (roc.fpr, roc.tpr, roc.auc)}, tmp["roc.png"],
+               for name in [EVAL_METRICS, EVAL_CONTEXT, ROC_CSV, PREDICTIONS, ROC_FIGURE,
+                            *traces]}
+        write_predictions(tmp[PREDICTIONS], pred, start_ms)
+        _write_roc_csv(tmp[ROC_CSV], roc.fpr, roc.tpr)
+        save_roc({label: (roc.fpr, roc.tpr, roc.auc)}, tmp[ROC_FIGURE],
                  title=f"{label}: spike ROC over {len(pred.sim_id)} simulations")
         for k, name in enumerate(traces):
             save_traces(time_ms, pred.true_soma_mv[k], pred.true_spikes[k],
                         {label: (pred.soma_mv[k], pred.spike_prob[k])}, tmp[name],
                         title=f"{label}: simulation {int(pred.sim_id[k])}")
-        tmp["evaluation.json"].write_text(json.dumps(context, indent=1) + "\n",
-                                          encoding="utf-8")
-        tmp["metrics.json"].write_text(json.dumps(metrics, indent=1, allow_nan=False) + "\n",
-                                       encoding="utf-8")
-    # Traces of an earlier run with a larger --num-traces would no longer match.
+        tmp[EVAL_CONTEXT].write_text(json.dumps(context, indent=1) + "\n", encoding="utf-8")
+        tmp[EVAL_METRICS].write_text(json.dumps(metrics, indent=1, allow_nan=False) + "\n",
+                                     encoding="utf-8")
+    # Traces of an earlier run with a larger --num-traces (traces_figure(k) of a larger k)
+    # would no longer match.
     for stale in out.glob("traces_*.png"):
         if stale.name not in traces:
             stale.unlink()
     return list(tmp)
 
 
-def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = "best",
-             protocol: Protocol | None = None, batch_size: int = 32, device: str = "auto",
-             label: str | None = None, num_traces: int = DEFAULT_NUM_TRACES) -> dict[str, Any]:
-    """Score `model_dir`/`checkpoint`.pt on the split `data_dir`; return metrics.json's
-    content."""
+def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = DEFAULT_CHECKPOINT,
+             protocol: Protocol | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+             device: str = "auto", label: str | None = None,
+             num_traces: int = DEFAULT_NUM_TRACES) -> dict[str, Any]:
+    """Score the `checkpoint` of `model_dir` on the split `data_dir`; return what
+    EVAL_METRICS holds."""
     import surrogates
     from pipeline.runtime.devices import pick_device
+    from surrogates.checkpoints import BEST_CHECKPOINT, LAST_CHECKPOINT
 
     protocol = protocol or Protocol()
     if checkpoint not in CHECKPOINTS:
@@ -271,7 +233,7 @@ def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = "best
     duration = data.info.duration_ms
     protocol.check(duration, data.folder)
     torch_device = pick_device(device)
-    ckpt = Path(model_dir) / f"{checkpoint}.pt"
+    ckpt = Path(model_dir) / {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}[checkpoint]
     model = surrogates.load(ckpt, torch_device)
     check_inputs_fit(model, data, ckpt)
 

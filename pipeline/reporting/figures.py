@@ -1,5 +1,6 @@
-"""The figures of the evaluate, report and sweep stages: ROC curves, trace comparisons, AUC
-against parameter count, and the sweep's frontier and (N, k_e) planes.
+"""The figures of the evaluate and report stages: ROC curves, trace comparisons and AUC
+against parameter count; and the figure making every figure shares (the sweep's own are in
+pipeline.sweep.figures).
 
 Figures are drawn on matplotlib's Agg canvas without pyplot, so no global backend state
 or display is needed and the functions are safe to call from any process. Every PNG is
@@ -8,36 +9,35 @@ written atomically: a crash mid-save never leaves half an image behind.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pipeline.protocol import FPR_POINTS
+from pipeline.reporting.tables import percent
 from pipeline.runtime.files import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from pipeline.reporting.published import PublishedResult
-    from pipeline.sweep.analysis import Analysis
 
 DPI = 110
 MIN_LOG_FPR = 1e-5
 MAX_CURVE_POINTS = 4000  # a ROC over millions of bins is thinned to this before drawing
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     """Write the PNG under a temporary name, then rename it into place."""
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -71,8 +71,8 @@ def _roc_axes(ax: Axes, log: bool) -> None:
         ax.set_xscale("log")
         ax.set_xlim(MIN_LOG_FPR, 1.0)
         ax.axvline(FPR_POINTS[0], color="0.5", linestyle=":", linewidth=1)
-        ax.text(FPR_POINTS[0], 0.02, " 0.25 % FPR", color="0.4", fontsize=8, rotation=90,
-                va="bottom", ha="right")
+        ax.text(FPR_POINTS[0], 0.02, f" {percent(FPR_POINTS[0])} FPR", color="0.4", fontsize=8,
+                rotation=90, va="bottom", ha="right")
         ax.set_title("low false-positive rates (log axis)", fontsize=10)
     else:
         ax.set_xlim(0.0, 1.0)
@@ -88,7 +88,7 @@ def save_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: P
              title: str = "") -> None:
     """Overlaid spike ROC curves (label -> (fpr, tpr, auc)), on a linear and a log FPR axis:
     the useful operating points of a spike detector lie at very low FPR."""
-    fig = _new_figure(11.0, 4.6)
+    fig = new_figure(11.0, 4.6)
     linear, logged = fig.subplots(1, 2)
     for ax, log in ((linear, False), (logged, True)):
         _roc_axes(ax, log)
@@ -100,7 +100,7 @@ def save_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: P
     if curves:
         linear.legend(loc="lower right", fontsize=8)
     fig.suptitle(title or "spike prediction ROC")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _spike_times(time_ms: np.ndarray, truth_spikes: np.ndarray) -> np.ndarray:
@@ -129,7 +129,7 @@ def save_traces(time_ms: np.ndarray, truth_mv: np.ndarray, truth_spikes: np.ndar
         if np.shape(soma_mv) != time_ms.shape or np.shape(spike_prob) != time_ms.shape:
             raise ValueError(f"prediction {label!r} is not aligned with time_ms "
                              f"{time_ms.shape}")
-    fig = _new_figure(11.0, 6.0)
+    fig = new_figure(11.0, 6.0)
     volt, prob = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     # The truth is drawn over the predictions, so a noisy prediction cannot hide it.
     volt.plot(time_ms, truth_mv, color="black", linewidth=1.3, zorder=3,
@@ -153,7 +153,7 @@ def save_traces(time_ms: np.ndarray, truth_mv: np.ndarray, truth_spikes: np.ndar
     if len(time_ms):
         prob.set_xlim(time_ms[0], time_ms[-1])
     fig.suptitle(title or "predicted and simulated traces")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _short_count(n: int) -> str:
@@ -170,7 +170,7 @@ def save_auc_vs_params(points: Mapping[str, tuple[int, float]],
     against the published NeuronIO figures, which are drawn for context only."""
     from pipeline.reporting.published import GOOD_ENOUGH_AUC
 
-    fig = _new_figure(12.0, 5.6)
+    fig = new_figure(12.0, 5.6)
     ax, key = fig.subplots(1, 2, width_ratios=(3.0, 1.0))
     if published:
         # Published points crowd near AUC 0.99: number them and list the names beside the
@@ -203,74 +203,4 @@ def save_auc_vs_params(points: Mapping[str, tuple[int, float]],
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("spike AUC against model size")
-    _save(fig, path)
-
-
-def save_frontier(rows: list[dict[str, Any]], result: Analysis, path: Path) -> None:
-    """Spike AUC against parameters, every point by budget, the Pareto frontier and its
-    power law; right: the same as 1 - AUC on log-log axes, where the law is a line."""
-    fig = _new_figure(11.0, 4.6)
-    linear, logged = fig.subplots(1, 2)
-    scored = [r for r in rows if math.isfinite(r["spike_auc"])]
-    for budget in sorted({r["budget"] for r in scored}):
-        mine = [r for r in scored if r["budget"] == budget]
-        for ax, f in ((linear, lambda a: a), (logged, lambda a: 1 - a)):
-            ax.scatter([r["params"] for r in mine], [f(r["spike_auc"]) for r in mine],
-                       s=30, alpha=0.8, label=f"budget {budget:,}")
-    front_p = np.array([r["params"] for r in result.frontier], dtype=np.float64)
-    front_a = np.array([r["spike_auc"] for r in result.frontier])
-    for ax, values in ((linear, front_a), (logged, 1 - front_a)):
-        ax.plot(front_p, values, color="black", linewidth=1.2, marker="o", mfc="none",
-                label="Pareto frontier")
-    if result.fit is not None and len(front_p):
-        grid = np.geomspace(front_p.min(), front_p.max(), 50)
-        label = f"fit: 1 - AUC ~ P^{result.fit.exponent:.3f}"
-        linear.plot(grid, 1 - result.fit(grid), color="tab:red", linestyle="--", label=label)
-        logged.plot(grid, result.fit(grid), color="tab:red", linestyle="--", label=label)
-    for ax, ylabel in ((linear, "spike AUC"), (logged, "1 - spike AUC (log)")):
-        ax.set_xscale("log")
-        ax.set_xlabel("trainable parameters (log)")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="both", alpha=0.3)
-    logged.set_yscale("log")
-    linear.legend(loc="lower right", fontsize=8)
-    fig.suptitle("elm_network: spike AUC against parameters")
-    _save(fig, path)
-
-
-def save_plane(rows: list[dict[str, Any]], budget: int, path: Path) -> None:
-    """Spike AUC over (N, k_e) at one budget, each point labelled with its AUC and k_c; the
-    best one ringed."""
-    from matplotlib.ticker import NullLocator
-
-    fig = _new_figure(6.4, 5.0)
-    ax = fig.subplots()
-    scored = [r for r in rows if math.isfinite(r["spike_auc"])]
-    failed = [r for r in rows if not math.isfinite(r["spike_auc"])]
-    if scored:
-        aucs = [r["spike_auc"] for r in scored]
-        dots = ax.scatter([r["num_units"] for r in scored], [r["complexity"] for r in scored],
-                          c=aucs, cmap="viridis", s=260, edgecolors="0.3", zorder=2)
-        fig.colorbar(dots, ax=ax, label="spike AUC")
-        best = max(scored, key=lambda r: r["spike_auc"])
-        ax.scatter([best["num_units"]], [best["complexity"]], s=520, facecolors="none",
-                   edgecolors="tab:red", linewidths=2, zorder=3)
-        for r in scored:
-            ax.annotate(f"{r['spike_auc']:.3f}\nk_c={r['connectivity']}",
-                        (r["num_units"], r["complexity"]), xytext=(0, 14),
-                        textcoords="offset points", ha="center", fontsize=7)
-    if failed:
-        ax.scatter([r["num_units"] for r in failed], [r["complexity"] for r in failed],
-                   marker="x", color="tab:red", s=60)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log", base=2)
-    for axis, key in ((ax.xaxis, "num_units"), (ax.yaxis, "complexity")):
-        values = sorted({r[key] for r in rows})
-        axis.set_ticks(values, [str(v) for v in values])
-        axis.set_minor_locator(NullLocator())
-    ax.margins(0.25)
-    ax.set_xlabel("units N (log)")
-    ax.set_ylabel("complexity k_e (log)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_title(f"budget {budget:,} parameters (ringed: the best; x: failed)")
-    _save(fig, path)
+    save_figure(fig, path)

@@ -16,7 +16,8 @@ BENIAGUEV_2021 = "Beniaguev et al. 2021"
 
 @dataclass(frozen=True)
 class PublishedResult:
-    """One published model: parameter count, spike AUC and soma RMSE (mV, -55 mV-clipped)."""
+    """One published model: parameter count, spike AUC and soma RMSE (mV, the soma clipped
+    at pipeline.protocol.SOMA_CLIP_MV, as we score it)."""
 
     model: str
     params: int

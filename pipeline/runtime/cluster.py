@@ -1,12 +1,21 @@
 """The Dask client every parallel stage uses: a local cluster of worker processes, or an
-existing scheduler. One place, so that all stages scale out the same way."""
+existing scheduler. One place, so that all stages scale out the same way.
+
+Tasks that may raise a UserError go through `submit` and `task_result`: the error travels
+back as the task's value and is raised again here, in the client. Dask therefore never
+sees a failed task, so its workers log no "Compute Failed" with a traceback, and the
+command line prints the error as its one line. A bug still fails the task and keeps its
+traceback.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from pipeline.errors import UserError
 
@@ -43,3 +52,32 @@ def dask_client(workers: int | None = None, scheduler: str | None = None,
         if not quiet:
             print(f"Dask: {n} local worker process(es); dashboard {client.dashboard_link}")
         yield client
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """What a task returns instead of raising the UserError that stopped it."""
+
+    error: UserError
+
+
+def _returning_user_errors(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except UserError as err:
+        return _Refused(err)
+
+
+def submit(client, fn: Callable[..., Any], *args: Any) -> Any:
+    """client.submit(fn, *args) (never cached: each call runs), for a task whose UserError
+    `task_result` raises in the client."""
+    return client.submit(_returning_user_errors, fn, *args, pure=False)
+
+
+def task_result(future) -> Any:
+    """The value of a task started by `submit`; raises the UserError it stopped with, and a
+    bug's exception with its traceback (as Future.result does)."""
+    value = future.result()
+    if isinstance(value, _Refused):
+        raise value.error
+    return value

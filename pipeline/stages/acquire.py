@@ -1,18 +1,16 @@
 """Make the raw data set that params.yaml asks for: simulate the cell, or ingest NeuronIO files.
 
-The first data stage of `dvc.yaml`. With `data.neuronio` set it runs `ingest` on those
-files; otherwise `simulate` with the `simulate` section. It only translates the params into
-the stage's own command line, so both paths behave exactly as the commands do by hand.
+The first data stage of `dvc.yaml`. With `data.neuronio` set it ingests those files (with
+the `ingest` section's workers); otherwise it simulates with the `simulate` section. It
+prints the equivalent command and calls what that command calls, so both paths behave
+exactly as the commands do by hand.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 from typing import Any
-
-from pipeline.config.schema import check_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,34 +20,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output data set folder")
 
 
-def command_line(params: dict[str, Any], out: Path) -> tuple[str, list[str]]:
-    """(stage, argv) that makes the raw data set."""
+def requested(params: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:
+    """(stage, its options) that make the raw data set; each option is the stage's flag
+    of the same name."""
     if params["data"]["neuronio"]:
-        argv = ["--src", params["data"]["neuronio"], "--out", str(out)]
-        cluster = params["simulate"]
-        stage = "ingest"
+        stage, cluster = "ingest", params["ingest"]
+        options: dict[str, Any] = {"src": Path(params["data"]["neuronio"]), "out": out}
     else:
-        sim = params["simulate"]
-        argv = ["--out", str(out), "--cell", sim["cell"], "--num-sims", str(sim["num_sims"]),
-                "--duration-ms", str(sim["duration_ms"]), "--seed", str(sim["seed"]),
-                "--sims-per-shard", str(sim["sims_per_shard"]),
-                "--exc-range", sim["exc_range"], "--inh-offsets", sim["inh_offsets"]]
+        stage, sim = "simulate", params["simulate"]
         cluster = sim
-        stage = "simulate"
+        options = {"out": out, "cell": sim["cell"], "num_sims": sim["num_sims"],
+                   "duration_ms": sim["duration_ms"], "seed": sim["seed"],
+                   "sims_per_shard": sim["sims_per_shard"], "exc_range": sim["exc_range"],
+                   "inh_offsets": sim["inh_offsets"]}
     if cluster["scheduler"]:
-        argv += ["--scheduler", cluster["scheduler"]]
+        options["scheduler"] = cluster["scheduler"]
     else:
-        argv += ["--workers", str(cluster["workers"])]
-    return stage, argv
+        options["workers"] = cluster["workers"]
+    return stage, options
+
+
+def command_line(stage: str, options: dict[str, Any]) -> str:
+    return " ".join([f"neurosurrogate {stage}",
+                     *(f"--{name.replace('_', '-')} {value}" for name, value in options.items())])
 
 
 def run(args: argparse.Namespace) -> None:
-    from pipeline.cli import STAGES
+    from pipeline.config.schema import load_params
 
-    stage, argv = command_line(check_params(args.params), args.out)
-    module = importlib.import_module(STAGES[stage])
-    parser = argparse.ArgumentParser(prog=f"neurosurrogate {stage}")
-    module.add_arguments(parser)
-    print(f"acquire: neurosurrogate {stage} {' '.join(argv)}")
-    module.run(parser.parse_args(argv))
+    stage, options = requested(load_params(args.params), args.out)
+    print(f"acquire: {command_line(stage, options)}")
+    if stage == "ingest":
+        from pipeline.acquisition.ingest import ingest
 
+        ingest(**options)
+    else:
+        from pipeline.acquisition.options import SimulateOptions
+        from pipeline.acquisition.simulate import simulate
+
+        simulate(SimulateOptions(**options))

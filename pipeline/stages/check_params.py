@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.config.schema import SCHEMA_VERSION, check_params
+from pipeline.config.checks import check_params
+from pipeline.config.schema import SCHEMA_VERSION
 from pipeline.runtime.files import write_text_atomic
 
 

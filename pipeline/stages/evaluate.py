@@ -1,12 +1,12 @@
 """Score a surrogate checkpoint on one split by the published NeuronIO protocol.
 
 Whole simulations are predicted with overlapping windows whose burn-in is discarded
-(pipeline/predict.py), the first --skip-ms of each simulation is dropped, and simulations
-with more than --max-spikes output spikes in what is left are dropped; the metrics
-(pipeline/metrics.py) are taken over all remaining 1 ms bins. Writes metrics.json,
-roc.csv, predictions.h5, roc.png and traces*.png into --out (docs/data-format.md,
-"Evaluation outputs"); all of them are renamed into place together at the end, so a
-failing run leaves earlier outputs as they were.
+(pipeline/evaluation/predict.py), the first --skip-ms of each simulation is dropped, and
+simulations with more than --max-spikes output spikes in what is left are dropped; the metrics
+(pipeline/evaluation/metrics.py) are taken over all remaining 1 ms bins. Writes metrics.json,
+evaluation.json, roc.csv, predictions.h5, roc.png and traces*.png into --out
+(docs/data-format.md, "Evaluation outputs"); all of them are renamed into place together at
+the end, so a failing run leaves earlier outputs as they were.
 """
 
 
@@ -15,8 +15,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.evaluation.run import CHECKPOINTS, DEFAULT_NUM_TRACES, Protocol, evaluate
+from pipeline.evaluation.settings import (
+    CHECKPOINTS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHECKPOINT,
+    DEFAULT_NUM_TRACES,
+)
+from pipeline.filenames import EVAL_METRICS
 from pipeline.protocol import BURN_IN_MS, MAX_SPIKES, SKIP_MS, WINDOW_MS
+from pipeline.runtime.devices import DEVICE_CHOICES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", type=Path, required=True, metavar="DIR",
                         help="folder of a training run (best.pt, last.pt)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
-    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best",
-                        help="which checkpoint of --model-dir (default best)")
+    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default=DEFAULT_CHECKPOINT,
+                        help=f"which checkpoint of --model-dir (default {DEFAULT_CHECKPOINT})")
     parser.add_argument("--window-ms", type=int, default=WINDOW_MS, metavar="MS",
                         help=f"prediction window (default {WINDOW_MS})")
     parser.add_argument("--burn-in-ms", type=int, default=BURN_IN_MS, metavar="MS",
@@ -37,18 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-spikes", type=int, default=MAX_SPIKES, metavar="N",
                         help=f"drop simulations with more output spikes than this "
                              f"(default {MAX_SPIKES})")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N",
-                        help="simulations read at once and windows per forward pass "
-                             "(default 32)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help=f"simulations read at once and windows per forward pass "
+                             f"(default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                        help="auto (the default) takes the GPU when one is visible")
     parser.add_argument("--label", default=None,
-                        help="name of the model in plots and metrics.json "
-                             "(default: the model dir's name)")
+                        help=f"name of the model in plots and {EVAL_METRICS} "
+                             f"(default: the model dir's name)")
     parser.add_argument("--num-traces", type=int, default=DEFAULT_NUM_TRACES, metavar="N",
                         help=f"simulations drawn as traces (default {DEFAULT_NUM_TRACES})")
 
 
 def run(args: argparse.Namespace) -> None:
+    from pipeline.evaluation.run import evaluate
+    from pipeline.evaluation.settings import Protocol
+
     protocol = Protocol(window_ms=args.window_ms, burn_in_ms=args.burn_in_ms,
                         skip_ms=args.skip_ms, max_spikes=args.max_spikes)
     evaluate(args.data, args.model_dir, args.out, args.checkpoint, protocol, args.batch_size,

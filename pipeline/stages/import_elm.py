@@ -10,8 +10,6 @@ binary inputs (the reference takes +1/-1 signed ones).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from pathlib import Path
 
 
@@ -24,33 +22,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder for model.pt and import.json")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def import_elm(state_path: Path, config_path: Path, out: Path) -> Path:
     """Write DIR/model.pt and DIR/import.json; return the model's path."""
+    import json
     from dataclasses import asdict
 
-    from surrogates import save
+    from pipeline.filenames import IMPORT_RECORD
+    from pipeline.runtime.files import sha256_file, write_text_atomic
+    from surrogates import IMPORTED_CHECKPOINT, save
     from surrogates.reference_import import convert, read_config, read_state
 
     config = read_config(config_path)
     model = convert(read_state(state_path), config, where=str(state_path))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    source = {"state": {"path": str(state_path), "sha256": _sha256(Path(state_path))},
-              "config": {"path": str(config_path), "sha256": _sha256(Path(config_path))}}
-    save(model, out / "model.pt", extra={"imported_from": "reference ELM implementation"})
+    source = {"state": {"path": str(state_path), "sha256": sha256_file(Path(state_path))},
+              "config": {"path": str(config_path), "sha256": sha256_file(Path(config_path))}}
+    save(model, out / IMPORTED_CHECKPOINT, extra={"imported_from": "reference ELM implementation"})
     summary = {"source": source, "reference_config": config, "model": model.name,
                "config": asdict(model.config), "num_params": model.num_params()}
-    tmp = out / ".import.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(out / "import.json")
-    print(f"{out / 'model.pt'}: {model.name}, {model.num_params():,} trainable parameters")
-    return out / "model.pt"
+    write_text_atomic(out / IMPORT_RECORD, json.dumps(summary, indent=2) + "\n")
+    print(f"{out / IMPORTED_CHECKPOINT}: {model.name}, {model.num_params():,} trainable parameters")
+    return out / IMPORTED_CHECKPOINT
 
 
 def run(args: argparse.Namespace) -> None:
     import_elm(args.state, args.config, args.out)
-

@@ -20,27 +20,31 @@ fit of the frontier), OUT/frontier.png and OUT/plane_<budget>.png.
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
+from pipeline.config.training import (
+    add_settings_arguments,
+    parse_model_settings,
+    settings_from_args,
+)
 from pipeline.errors import UserError
+from pipeline.evaluation.settings import DEFAULT_BATCH_SIZE, Protocol
 from pipeline.runtime.cluster import add_cluster_arguments
+from pipeline.runtime.devices import DEVICE_CHOICES
 from pipeline.sweep.analysis import (
     DEFAULT_COMPLEXITIES,
     DEFAULT_MIN_CONNECTIVITY,
     DEFAULT_TOLERANCE,
     DEFAULT_UNITS,
-    parse_budgets,
-    parse_sizes,
 )
-from pipeline.sweep.runner import EVAL_SPLITS, sweep
-from pipeline.training.settings import TrainSettings, add_settings_arguments
+from pipeline.sweep.runner import EVAL_SPLITS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",
                         help="shard root with train/, valid/ and the --eval-split")
-    # Lists are taken comma-separated or as separate words: the second is how DVC unpacks a
-    # YAML list from params.yaml (`${sweep}` in dvc.yaml).
+    # Lists are taken comma-separated or as separate words (a YAML list from --params).
     parser.add_argument("--budgets", nargs="*", default=[], metavar="P",
                         help="parameter budgets, e.g. 1e3,1e4,1e5; none: an empty sweep (the "
                              "outputs say so), as params.yaml's default")
@@ -61,10 +65,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=[], metavar="KEY=VALUE",
                         help="other elm_network settings, e.g. recurrent_fraction=0.5 "
                              "branch_bias=0.5 update=v2")
-    parser.add_argument("--eval-split", "--eval_split", choices=EVAL_SPLITS, default="test",
+    parser.add_argument("--eval-split", choices=EVAL_SPLITS, default="test",
                         help="the split every point is scored on (default test)")
-    parser.add_argument("--eval-batch-size", type=int, default=32, metavar="N")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--eval-batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help=f"(default {DEFAULT_BATCH_SIZE})")
+    # The evaluate stage's protocol, for scoring every point (params.yaml: evaluate).
+    for name, default in asdict(Protocol()).items():
+        parser.add_argument(f"--eval-{name.replace('_', '-')}", type=int, default=default,
+                            metavar="MS" if name.endswith("_ms") else "N",
+                            help=f"evaluate's --{name.replace('_', '-')} (default {default})")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                         help="auto: the GPU when one is visible (points in sequence, or "
                              "--workers N at a time); else the CPU, points in parallel")
     add_cluster_arguments(parser)
@@ -72,9 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from pipeline.training.settings import parse_model_settings
+    from pipeline.sweep.analysis import parse_budgets, parse_sizes
+    from pipeline.sweep.runner import sweep
 
-    lists = {}
+    lists: dict[str, list[int]] = {}
     for flag, words, parse in (("--budgets", args.budgets, parse_budgets),
                                ("--units", args.units, parse_sizes),
                                ("--complexities", args.complexities, parse_sizes)):
@@ -82,14 +93,8 @@ def run(args: argparse.Namespace) -> None:
             lists[flag] = parse(",".join(words)) if words else []
         except ValueError as err:
             raise UserError(flag, str(err)) from None
-    try:
-        settings = TrainSettings(**{name: getattr(args, name)
-                                    for name in TrainSettings.names()})
-    except ValueError as err:
-        raise UserError("train settings", str(err)) from None
-    sweep(args.data, lists["--budgets"], args.out, settings,
+    sweep(args.data, lists["--budgets"], args.out, settings_from_args(args),
           parse_model_settings(args.model_settings), lists["--units"],
           lists["--complexities"], args.tolerance, args.min_connectivity,
-          args.eval_split, args.eval_batch_size, args.device, args.workers, args.scheduler)
-
-
+          args.eval_split, args.eval_batch_size, args.device, args.workers, args.scheduler,
+          Protocol(**{name: getattr(args, f"eval_{name}") for name in asdict(Protocol())}))

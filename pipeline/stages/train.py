@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.training.run import train
-from pipeline.training.settings import (
+from pipeline.config.training import (
     add_settings_arguments,
     parse_model_settings,
     settings_from_args,
 )
+from pipeline.runtime.devices import DEVICE_CHOICES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="registered model name: elm, branch_elm, tcn, lstm, ...")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="output folder for checkpoints and the training log")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                         help="auto: the GPU when one is visible (default)")
     parser.add_argument("--set", dest="model_settings", action="extend", nargs="*",
                         default=[], metavar="KEY=VALUE",
@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from pipeline.training.run import train
+
     train(args.data, args.model, args.out, settings_from_args(args),
           parse_model_settings(args.model_settings), args.device, args.resume,
           stop_at=args.stop_at)

@@ -1,7 +1,10 @@
 """The pure parts of the parameter-budget sweep: the grid of (N, k_e, k_c) that spends a
-budget, the Pareto frontier, power-law fits with confidence intervals, and the tables.
+budget, the Pareto frontier, power-law fits with confidence intervals, and the sweep's
+narrative: the one wording of what it found, which sweep.md and the report both print.
 
-No I/O here: `pipeline/sweep.py` runs the points and writes the files.
+No I/O here: pipeline/sweep/runner.py runs the points, pipeline/sweep/outputs.py writes the
+files. numpy, scipy and the model (torch) are imported where they compute, so that the sweep
+stage's `--help` can take the defaults below for free.
 """
 
 from __future__ import annotations
@@ -9,12 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from scipy import stats
-
-from surrogates.elm_network import connection_counts, param_budget, unit_params
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_UNITS = (1, 4, 16, 64, 256, 1024, 4096)
 DEFAULT_COMPLEXITIES = (1, 2, 4, 8, 16, 32)
@@ -77,6 +78,8 @@ def budget_grid(budget: int, units: Iterable[int], complexities: Iterable[int],
     can read (num_inputs + N - 1); the point is kept when k_c >= min_connectivity and the
     network's exact count lies within `tolerance` of P.
     """
+    from surrogates.elm_network import connection_counts, param_budget, unit_params
+
     points = []
     for n in sorted(set(units)):
         for k_e in sorted(set(complexities)):
@@ -95,8 +98,8 @@ def budget_grid(budget: int, units: Iterable[int], complexities: Iterable[int],
 
 
 def pareto_frontier(params: Sequence[float], score: Sequence[float]) -> list[int]:
-    """Indices of the points no other point beats with as few or fewer parameters, by
-    increasing parameter count; NaN scores never count."""
+    """Indices of the Pareto-optimal points (PARETO), by increasing parameter count; NaN
+    scores never count."""
     order = sorted((p, -s, i) for i, (p, s) in enumerate(zip(params, score, strict=True))
                    if math.isfinite(s))
     frontier, best = [], -math.inf
@@ -120,6 +123,8 @@ class PowerLaw:
     r_squared: float
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         return self.prefactor * np.asarray(x, dtype=np.float64) ** self.exponent
 
     def describe(self, digits: int = 3) -> str:
@@ -134,6 +139,9 @@ class PowerLaw:
 
 def fit_power_law(x: Sequence[float], y: Sequence[float]) -> PowerLaw:
     """Least squares of log y on log x (scipy linregress); x and y must be > 0."""
+    import numpy as np
+    from scipy import stats
+
     lx, ly = np.log(np.asarray(x, dtype=np.float64)), np.log(np.asarray(y, dtype=np.float64))
     if len(lx) < 2 or not (np.all(np.isfinite(lx)) and np.all(np.isfinite(ly))):
         raise ValueError("a power-law fit needs at least 2 points with positive x and y")
@@ -165,6 +173,8 @@ def optimum_per_budget(rows: Sequence[Mapping[str, Any]], key: str = "spike_auc"
 
 def direction(values: Sequence[float]) -> str:
     """'grows', 'shrinks', 'stays' or 'no monotone trend' along a sequence."""
+    import numpy as np
+
     steps = np.diff(np.asarray(values, dtype=np.float64))
     if len(steps) == 0 or np.all(steps == 0):
         return "stays"
@@ -173,23 +183,6 @@ def direction(values: Sequence[float]) -> str:
     if np.all(steps <= 0):
         return "shrinks"
     return "no monotone trend"
-
-
-PHRASES = {"grows": "grows", "shrinks": "shrinks", "stays": "stays the same",
-           "no monotone trend": "moves without a monotone trend"}
-
-
-def answer(optima: Mapping[int, Mapping[str, Any]]) -> str:
-    """Whether the optimum moves towards more and more complex neurons as the budget grows."""
-    if len(optima) < 2:
-        return "Needs at least two budgets with a scored point."
-    units = direction([row["num_units"] for row in optima.values()])
-    complexity = direction([row["complexity"] for row in optima.values()])
-    both = (f"from budget to budget the optimum's number of units {PHRASES[units]} and its "
-            f"complexity {PHRASES[complexity]}")
-    verdict = ("Yes" if units == complexity == "grows" else
-               "Partly" if "grows" in (units, complexity) else "No")
-    return f"{verdict}: {both}, on this data and with this training."
 
 
 @dataclass(frozen=True)
@@ -225,8 +218,28 @@ def analyse(rows: list[dict[str, Any]]) -> Analysis:
                     _fit_or_none(budgets, [float(r["complexity"]) for r in optima.values()]))
 
 
+def budgets_of(rows: Iterable[Mapping[str, Any]]) -> list[int]:
+    """The budgets the rows were swept at, in increasing order."""
+    return sorted({int(row["budget"]) for row in rows})
+
+
+# ---------------------------------------------------------------- the sweep in words
+# One wording for sweep.md (pipeline/sweep/outputs.py) and the report's sweep section
+# (pipeline/reporting/sweep_section.py): each lays these pieces out its own way.
+
+TITLE = "ELM network: splitting a parameter budget"
+NO_BUDGETS = ("No budgets were given, so nothing was swept (the default of params.yaml; set "
+              "sweep.budgets there, e.g. [1e3, 1e4, 1e5], to run it).")
+NOISE = ("One training run per point: differences of a few 1e-3 in AUC are within run-to-run "
+         "noise.")
+OPTIMUM = "Optimum per budget (highest spike AUC)"
+PARETO = "no point with as few or fewer parameters scores higher"
+QUESTION = "Does the optimum move towards more and more complex neurons?"
+PLANE = "spike AUC over (N, k_e); k_c spends the rest of the budget"
+
+
 def fit_sentence(result: Analysis) -> str:
-    """The frontier's power law in words, for sweep.md and the report."""
+    """The frontier's power law in words."""
     if result.fit is None:
         return ("No power-law fit: it needs Pareto-optimal points spanning at least a factor "
                 f"of {MIN_FIT_SPAN:g} in parameters.")
@@ -241,18 +254,19 @@ def trend_lines(result: Analysis) -> list[str]:
             if trend is not None]
 
 
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if not math.isfinite(value) else f"{value:.4g}"
-    return str(value)
+PHRASES = {"grows": "grows", "shrinks": "shrinks", "stays": "stays the same",
+           "no monotone trend": "moves without a monotone trend"}
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
-                   labels: Mapping[str, str] | None = None) -> str:
-    """A GitHub markdown table of `columns` of `rows`, headed by `labels` where given."""
-    labels = labels or {}
-    lines = ["| " + " | ".join(labels.get(c, c) for c in columns) + " |",
-             "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(format_value(row.get(c, "")) for c in columns) + " |"
-              for row in rows]
-    return "\n".join(lines)
+def answer(optima: Mapping[int, Mapping[str, Any]]) -> str:
+    """The answer to QUESTION: whether the optimum moves towards more and more complex
+    neurons as the budget grows."""
+    if len(optima) < 2:
+        return "Needs at least two budgets with a scored point."
+    units = direction([row["num_units"] for row in optima.values()])
+    complexity = direction([row["complexity"] for row in optima.values()])
+    both = (f"from budget to budget the optimum's number of units {PHRASES[units]} and its "
+            f"complexity {PHRASES[complexity]}")
+    verdict = ("Yes" if units == complexity == "grows" else
+               "Partly" if "grows" in (units, complexity) else "No")
+    return f"{verdict}: {both}, on this data and with this training."

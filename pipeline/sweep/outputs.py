@@ -1,67 +1,53 @@
-"""Split parameter budgets between more and more complex ELM units: a sweep of elm_network.
-
-For every budget P of --budgets and every (N, k_e) of --units x --complexities, the
-connectivity k_c = round((P - 2) / N - c(k_e)) spends the rest of P (c: a unit's own
-parameters, docs/elm-network.md); points whose exact count is off by more than --tolerance, or
-whose k_c is below --min-connectivity or above what a unit can read, are left out. Each point
-is trained with the train stage (DIR/train, selected on DIR/valid) and scored with the
-evaluate stage on DIR/<--eval-split>, into OUT/points/P<budget>/<point>/{model,eval,log.txt}.
-
-On the CPU the points run in parallel on Dask workers (--workers, --scheduler; --workers 0
-runs them here, one after another); on a GPU (--device cuda, or auto with one visible) one
-after another in this process, or --workers N at a time sharing the GPU (the small kernels of
-an ELM network leave most of it idle). Finished points (eval/metrics.json) are not redone and an
-interrupted point resumes from its last checkpoint, so the same command continues a sweep.
-Writes OUT/points.csv (every point), OUT/sweep.md (tables, optimum per budget, the power-law
-fit of the frontier), OUT/frontier.png and OUT/plane_<budget>.png.
+"""What the ELM-network sweep writes into its folder: points.csv (every point, one row each),
+sweep.md (every point, the optimum per budget, the frontier and its power-law fit, the answer),
+frontier.png and one (N, k_e) plane per budget. The wording is the sweep's narrative in
+pipeline/sweep/analysis.py; the report reads points.csv back with `read_points` and draws the
+same figures with `draw_sweep`.
 """
-
-
 
 from __future__ import annotations
 
 import csv
 import io
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UserError
+from pipeline.filenames import SWEEP_FRONTIER, SWEEP_MARKDOWN, SWEEP_POINTS, plane_figure
+from pipeline.reporting.tables import markdown_table
 from pipeline.runtime.files import write_text_atomic
 from pipeline.sweep.analysis import (
+    NO_BUDGETS,
+    NOISE,
+    OPTIMUM,
+    PARETO,
+    PLANE,
+    QUESTION,
+    TITLE,
     Analysis,
     analyse,
     answer,
+    budgets_of,
     fit_sentence,
-    markdown_table,
     trend_lines,
 )
-from pipeline.training.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from pipeline.config.training import TrainSettings
 
 COLUMNS = ("budget", "num_units", "complexity", "connectivity", "params", "spike_auc",
            "soma_rmse_mv", "soma_rmse_mv_raw", "val_spike_auc", "val_soma_rmse_mv",
            "train_seconds", "status")
-
-
 LABELS = {"num_units": "N", "complexity": "k_e", "connectivity": "k_c"}
-
-
-TITLE = "ELM network: splitting a parameter budget"
-
-
-NO_BUDGETS = ("No budgets were given, so nothing was swept (the default of params.yaml; set "
-              "sweep.budgets there, e.g. [1e3, 1e4, 1e5], to run it).")
-
-
 COUNT_COLUMNS = COLUMNS[:5]  # budget .. params
-
-
 NUMBER_COLUMNS = COLUMNS[5:-1]  # the scores and seconds; empty where a point has none
-
+SUMMARY_COLUMNS = COLUMNS[:7]  # budget .. soma_rmse_mv: the optimum and frontier tables
 
 def read_points(folder: Path) -> list[dict[str, Any]]:
     """The rows of a sweep folder's points.csv, typed as `point_row` makes them."""
-    path = Path(folder) / "points.csv"
+    path = Path(folder) / SWEEP_POINTS
     if not path.is_file():
         raise UserError(path, "missing: not a sweep folder (run `neurosurrogate sweep`)")
     rows = []
@@ -83,6 +69,7 @@ def read_points(folder: Path) -> list[dict[str, Any]]:
 
 
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    """points.csv's text: a missing score is an empty cell."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -92,10 +79,21 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def point_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    """`columns` of the points as a markdown table, headed N, k_e and k_c where those are."""
+    return markdown_table([LABELS.get(c, c) for c in columns],
+                          [[_cell(row.get(c, "")) for c in columns] for row in rows])
+
+
 def sweep_markdown(rows: list[dict[str, Any]], result: Analysis, settings: TrainSettings,
                    eval_split: str, num_inputs: int) -> str:
     """sweep.md: every point, the optimum per budget, the frontier fit and the answer."""
-    budgets = sorted({int(r["budget"]) for r in rows})
     optima = list(result.optima.values())
     lines = [
         f"# {TITLE}",
@@ -104,49 +102,45 @@ def sweep_markdown(rows: list[dict[str, Any]], result: Analysis, settings: Train
         f"(batch {settings.batch_size}, {settings.window_ms} ms windows, lr {settings.lr:g}, "
         f"seed {settings.seed}) and scored on the {eval_split} split by the evaluate stage. "
         "Parameters: P(N, k_e, k_c) = N (k_c + 4 k_e^2 + 6 k_e + 2) + 2 "
-        "(docs/elm-network.md). One training run per point: differences of a few 1e-3 in "
-        "AUC are within run-to-run noise. An AUC below 0.5 marks a point whose spike output "
+        f"(docs/elm-network.md). {NOISE} An AUC below 0.5 marks a point whose spike output "
         "was not learned in these steps (it stays near the base rate, leaning slightly "
         "against depolarisation).",
         "",
-        "## Every point",
-        "",
-        markdown_table(rows, COLUMNS, LABELS),
-        "",
-        "## Optimum per budget (highest spike AUC)",
-        "",
-        markdown_table(optima, COLUMNS[:7], LABELS) if optima else "No point was scored.",
-        "",
-        "## Frontier",
-        "",
+        "## Every point", "", point_table(rows, COLUMNS), "",
+        f"## {OPTIMUM}", "",
+        point_table(optima, SUMMARY_COLUMNS) if optima else "No point was scored.", "",
+        "## Frontier", "",
     ]
     if result.frontier:
-        lines += ["Pareto-optimal points (no point with as few or fewer parameters scores "
-                  "higher), across budgets:", "",
-                  markdown_table(result.frontier, COLUMNS[:7], LABELS), ""]
-    lines += [fit_sentence(result), "", "![AUC against parameters](frontier.png)", "",
-              "## Does the optimum move towards more and more complex neurons?", "",
+        lines += [f"Pareto-optimal points ({PARETO}), across budgets:", "",
+                  point_table(result.frontier, SUMMARY_COLUMNS), ""]
+    lines += [fit_sentence(result), "", f"![AUC against parameters]({SWEEP_FRONTIER})", "",
+              f"## {QUESTION}", "",
               answer(result.optima), *(f"- {line}" for line in trend_lines(result))]
-    lines += ["", "The planes below show spike AUC over (N, k_e) at each budget; k_c spends "
-              "the rest of it.", ""]
-    lines += [f"![budget {b}](plane_{b}.png)" for b in budgets]
+    lines += ["", f"The planes below, one per budget, show {PLANE}.", ""]
+    lines += [f"![budget {b}]({plane_figure(b)})" for b in budgets_of(rows)]
     return "\n".join(lines) + "\n"
+
+
+def draw_sweep(rows: list[dict[str, Any]], result: Analysis, frontier: Path,
+               planes: Mapping[int, Path]) -> None:
+    """The frontier figure to `frontier` and the plane of every budget to planes[budget]."""
+    from pipeline.sweep.figures import save_frontier, save_plane
+
+    save_frontier(rows, result, frontier)
+    for budget in budgets_of(rows):
+        save_plane([r for r in rows if r["budget"] == budget], budget, planes[budget])
 
 
 def write_outputs(out: Path, rows: list[dict[str, Any]], settings: TrainSettings,
                   eval_split: str, num_inputs: int) -> None:
-    from pipeline.reporting.figures import save_frontier, save_plane
-
-    write_text_atomic(out / "points.csv", rows_to_csv(rows))
+    """points.csv, the figures and sweep.md (or, with no points, what says so)."""
+    write_text_atomic(out / SWEEP_POINTS, rows_to_csv(rows))
     if not rows:
-        write_text_atomic(out / "sweep.md", f"# {TITLE}\n\n{NO_BUDGETS}\n")
+        write_text_atomic(out / SWEEP_MARKDOWN, f"# {TITLE}\n\n{NO_BUDGETS}\n")
         return
     result = analyse(rows)
-    save_frontier(rows, result, out / "frontier.png")
-    for budget in sorted({int(r["budget"]) for r in rows}):
-        save_plane([r for r in rows if r["budget"] == budget], budget,
-                   out / f"plane_{budget}.png")
-    write_text_atomic(out / "sweep.md",
+    draw_sweep(rows, result, out / SWEEP_FRONTIER,
+               {budget: out / plane_figure(budget) for budget in budgets_of(rows)})
+    write_text_atomic(out / SWEEP_MARKDOWN,
                       sweep_markdown(rows, result, settings, eval_split, num_inputs))
-
-

@@ -1,22 +1,17 @@
-"""Split parameter budgets between more and more complex ELM units: a sweep of elm_network.
+"""Runs the ELM-network budget sweep: one job per grid point, trained and scored in its own
+folder, here one after another or on Dask workers, and the rows handed to
+pipeline.sweep.outputs for the table, the analysis and the plots.
 
-For every budget P of --budgets and every (N, k_e) of --units x --complexities, the
-connectivity k_c = round((P - 2) / N - c(k_e)) spends the rest of P (c: a unit's own
-parameters, docs/elm-network.md); points whose exact count is off by more than --tolerance, or
-whose k_c is below --min-connectivity or above what a unit can read, are left out. Each point
-is trained with the train stage (DIR/train, selected on DIR/valid) and scored with the
-evaluate stage on DIR/<--eval-split>, into OUT/points/P<budget>/<point>/{model,eval,log.txt}.
+A job is plain data (it is pickled to a worker). Its folder OUT/points/P<budget>/<point>
+holds model/ (the training run: `pipeline.training.run.train`, resumed from its last
+checkpoint), eval/ (the score on the eval split: `pipeline.evaluation.run.evaluate`) and
+log.txt (what both printed). A point whose evaluation is on disk is reused, so the same
+command continues a sweep; a point that fails with a user error is recorded as failed and
+the others go on, while any other exception is a bug and stops the sweep.
 
-On the CPU the points run in parallel on Dask workers (--workers, --scheduler; --workers 0
-runs them here, one after another); on a GPU (--device cuda, or auto with one visible) one
-after another in this process, or --workers N at a time sharing the GPU (the small kernels of
-an ELM network leave most of it idle). Finished points (eval/metrics.json) are not redone and an
-interrupted point resumes from its last checkpoint, so the same command continues a sweep.
-Writes OUT/points.csv (every point), OUT/sweep.md (tables, optimum per budget, the power-law
-fit of the frontier), OUT/frontier.png and OUT/plane_<budget>.png.
+Torch-free at import, so that the stage can offer EVAL_SPLITS at `--help`: training,
+evaluation and the outputs are imported where they run.
 """
-
-
 
 from __future__ import annotations
 
@@ -26,11 +21,14 @@ import math
 import os
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.config.training import TrainSettings
 from pipeline.errors import UserError
+from pipeline.evaluation.settings import DEFAULT_BATCH_SIZE, Protocol
+from pipeline.filenames import EVAL_METRICS, SWEEP_SETTINGS, TRAIN_METRICS
 from pipeline.runtime.files import write_text_atomic
 from pipeline.sweep.analysis import (
     DEFAULT_COMPLEXITIES,
@@ -40,19 +38,11 @@ from pipeline.sweep.analysis import (
     GridPoint,
     budget_grid,
 )
-from pipeline.sweep.outputs import NO_BUDGETS, write_outputs
-from pipeline.training.settings import TrainSettings
 
 MODEL = "elm_network"
-
-
-SETTINGS_NAME = "sweep.json"
-
-
-GRID_KEYS = ("num_units", "complexity", "connectivity")
-
-
+GRID_KEYS = ("num_units", "complexity", "connectivity")  # set per point, never by --set
 EVAL_SPLITS = ("test", "valid")
+POINT_LOG = "log.txt"  # a point's training and evaluation output
 
 
 @dataclass(frozen=True)
@@ -67,7 +57,16 @@ class PointJob:
     eval_split: str
     eval_batch_size: int
     device: str
+    protocol: Protocol = Protocol()  # how the point is scored (params.yaml's evaluate)
     one_thread: bool = False  # one torch thread: a Dask worker per core
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.folder) / "model"
+
+    @property
+    def eval_dir(self) -> Path:
+        return Path(self.folder) / "eval"
 
 
 def point_row(point: GridPoint, status: str, train_metrics: dict[str, Any] | None = None,
@@ -85,49 +84,53 @@ def point_row(point: GridPoint, status: str, train_metrics: dict[str, Any] | Non
     return row
 
 
-def finished_row(job: PointJob, status: str) -> dict[str, Any] | None:
-    """The row of a point whose evaluation is on disk, else None."""
-    folder = Path(job.folder)
-    metrics_path = folder / "eval" / "metrics.json"
-    train_path = folder / "model" / "train_metrics.json"
-    if not (metrics_path.is_file() and train_path.is_file()):
-        return None
+def is_finished(job: PointJob) -> bool:
+    """Whether the point's training and evaluation are both on disk."""
+    return (job.eval_dir / EVAL_METRICS).is_file() and (job.model_dir / TRAIN_METRICS).is_file()
+
+
+def scored_row(job: PointJob, status: str) -> dict[str, Any]:
+    """The row of a finished point, from its metrics on disk."""
+    metrics_path = job.eval_dir / EVAL_METRICS
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     if metrics.get("num_params") != job.point.params:
         raise UserError(metrics_path, f"scores a network of {metrics.get('num_params')} "
                                       f"parameters, but the point has {job.point.params}")
-    return point_row(job.point, status, json.loads(train_path.read_text(encoding="utf-8")),
-                     metrics)
+    train_metrics = json.loads((job.model_dir / TRAIN_METRICS).read_text(encoding="utf-8"))
+    return point_row(job.point, status, train_metrics, metrics)
 
 
-def run_point(job: PointJob) -> dict[str, Any]:
-    """Train (resuming) and score one point; a failure is reported in the row, with its
-    traceback in the point's log.txt, so that one bad point does not stop a sweep."""
-    import torch
-
+def train_and_score(job: PointJob) -> None:
+    """Train the point (resuming its run) unless trained, then score it."""
     from pipeline.evaluation.run import evaluate
     from pipeline.training.run import train
 
+    if not (job.model_dir / TRAIN_METRICS).is_file():
+        train(Path(job.data), MODEL, job.model_dir, TrainSettings(**job.train),
+              job.model_settings, job.device, resume=True, show_progress=False)
+    evaluate(Path(job.data) / job.eval_split, job.model_dir, job.eval_dir,
+             protocol=job.protocol, batch_size=job.eval_batch_size, device=job.device,
+             label=f"P{job.point.budget} {job.point.name}", num_traces=1)
+
+
+def run_point(job: PointJob) -> dict[str, Any]:
+    """Train and score one point. A user error (bad data, a diverging or impossible network)
+    is recorded in the row, with its traceback in the point's log, so that one bad point does
+    not stop a sweep; any other exception is a bug and propagates."""
     if job.one_thread:
+        import torch
+
         torch.set_num_threads(1)
-    folder = Path(job.folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "log.txt", "a", encoding="utf-8") as log, \
+    Path(job.folder).mkdir(parents=True, exist_ok=True)
+    with open(Path(job.folder) / POINT_LOG, "a", encoding="utf-8") as log, \
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
-            if not (folder / "model" / "train_metrics.json").is_file():
-                train(Path(job.data), MODEL, folder / "model", TrainSettings(**job.train),
-                      job.model_settings, job.device, resume=True, show_progress=False)
-            evaluate(Path(job.data) / job.eval_split, folder / "model", folder / "eval",
-                     batch_size=job.eval_batch_size, device=job.device,
-                     label=f"P{job.point.budget} {job.point.name}", num_traces=1)
-        except Exception as err:  # recorded, so that the other points go on
+            train_and_score(job)
+        except UserError as err:  # recorded, so that the other points go on
             traceback.print_exc()
             first = str(err).splitlines()[0] if str(err) else ""
             return point_row(job.point, f"failed: {type(err).__name__}: {first}")
-    row = finished_row(job, "trained")
-    assert row is not None
-    return row
+    return scored_row(job, "trained")
 
 
 def check_data(data: Path, eval_split: str) -> None:
@@ -139,26 +142,23 @@ def check_data(data: Path, eval_split: str) -> None:
 
 def base_model_settings(data: Path, given: dict[str, Any]) -> dict[str, Any]:
     """The user's settings completed with what the data fixes (input counts; the branch of
-    every segment when branch_bias asks for it)."""
+    every segment when branch_bias asks for it), checked by the model's own config before
+    any point starts."""
     from pipeline.training.run import model_settings_for_data
+    from surrogates import make_config
 
     clash = sorted(set(given) & set(GRID_KEYS))
     if clash:
         raise UserError("--set", f"{', '.join(clash)} are set by the grid, not by --set")
-    return model_settings_for_data(MODEL, given, data / "train")
-
-
-def check_model_settings(settings: dict[str, Any]) -> None:
-    """Fail on a bad --set before any point starts, with the model's own message."""
-    from surrogates import make_config
-
-    make_config(MODEL, **{**settings, "num_units": 1, "complexity": 1, "connectivity": 1})
+    full = model_settings_for_data(MODEL, given, data / "train")
+    make_config(MODEL, **{**full, "num_units": 1, "complexity": 1, "connectivity": 1})
+    return full
 
 
 def check_settings_file(out: Path, recorded: dict[str, Any]) -> None:
     """A sweep folder belongs to one set of data, model and training settings; more budgets
     or grid values may be added to it later."""
-    path = out / SETTINGS_NAME
+    path = out / SWEEP_SETTINGS
     if path.is_file():
         earlier = json.loads(path.read_text(encoding="utf-8"))
         if earlier != recorded:
@@ -193,76 +193,100 @@ def run_jobs(jobs: list[PointJob], parallel: bool, workers: int | None,
             return rows
         from dask.distributed import as_completed
 
-        from pipeline.runtime.cluster import dask_client
+        from pipeline.runtime.cluster import dask_client, submit, task_result
 
         n = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
         with dask_client(n, scheduler) as client:
-            futures = client.map(run_point, [replace(j, one_thread=True) for j in jobs],
-                                 pure=False)
+            futures = [submit(client, run_point, replace(j, one_thread=True)) for j in jobs]
             point_of = {future.key: job.point for future, job in zip(futures, jobs,
                                                                      strict=True)}
             for future in as_completed(futures):
-                rows[point_of[future.key]] = future.result()
+                rows[point_of[future.key]] = task_result(future)
                 bar.update(1)
     return rows
 
 
-def sweep(data: Path, budgets: list[int], out: Path, settings: TrainSettings,
-          model_settings: dict[str, Any] | None = None,
-          units: list[int] | None = None, complexities: list[int] | None = None,
-          tolerance: float = DEFAULT_TOLERANCE,
-          min_connectivity: int = DEFAULT_MIN_CONNECTIVITY, eval_split: str = "test",
-          eval_batch_size: int = 32, device: str = "auto", workers: int | None = None,
-          scheduler: str | None = None) -> list[dict[str, Any]]:
-    """Train and score every point of every budget (skipping finished ones), write the
-    table, the analysis and the plots; return the rows."""
-    from pipeline.datasets.contract import Dataset
-    from pipeline.runtime.devices import pick_device
+@dataclass(frozen=True)
+class Grid:
+    """Which (N, k_e) are tried and which of their points are kept."""
 
-    data, out = Path(data).resolve(), Path(out)
-    if not 0 < tolerance < 1:
-        raise UserError("--tolerance", f"must lie in (0, 1), got {tolerance}")
-    if min_connectivity < 1:
-        raise UserError("--min-connectivity", f"must be at least 1, got {min_connectivity}")
+    units: tuple[int, ...] = DEFAULT_UNITS
+    complexities: tuple[int, ...] = DEFAULT_COMPLEXITIES
+    tolerance: float = DEFAULT_TOLERANCE
+    min_connectivity: int = DEFAULT_MIN_CONNECTIVITY
+
+    def __post_init__(self) -> None:
+        if not 0 < self.tolerance < 1:
+            raise UserError("--tolerance", f"must lie in (0, 1), got {self.tolerance}")
+        if self.min_connectivity < 1:
+            raise UserError("--min-connectivity", f"must be at least 1, got "
+                                                  f"{self.min_connectivity}")
+
+    def points(self, budgets: list[int], num_inputs: int, model_settings: dict[str, Any]
+               ) -> list[GridPoint]:
+        """Every point of every budget, in order; a budget no point spends is an error."""
+        grid: list[GridPoint] = []
+        for budget in budgets:
+            points = budget_grid(budget, self.units, self.complexities, num_inputs,
+                                 float(model_settings.get("recurrent_fraction", 0.25)),
+                                 self.tolerance, self.min_connectivity,
+                                 bool(model_settings.get("learn_tau_m", False)))
+            if not points:
+                raise UserError("--budgets", f"no (N, k_e) of the grid spends {budget:g} "
+                                             f"parameters within {self.tolerance:.0%} on "
+                                             f"{num_inputs} inputs; try other --units or "
+                                             f"--complexities")
+            grid += points
+        return grid
+
+
+def check_arguments(eval_split: str, eval_batch_size: int, workers: int | None) -> None:
     if eval_batch_size < 1:
         raise UserError("--eval-batch-size", f"must be at least 1, got {eval_batch_size}")
     if eval_split not in EVAL_SPLITS:
         raise UserError("--eval-split", f"must be one of {', '.join(EVAL_SPLITS)}")
     if workers is not None and workers < 0:
         raise UserError("--workers", f"must be at least 0, got {workers}")
+
+
+def sweep(data: Path, budgets: list[int], out: Path, settings: TrainSettings,
+          model_settings: dict[str, Any] | None = None,
+          units: list[int] | None = None, complexities: list[int] | None = None,
+          tolerance: float = DEFAULT_TOLERANCE,
+          min_connectivity: int = DEFAULT_MIN_CONNECTIVITY,
+          eval_split: str = "test", eval_batch_size: int = DEFAULT_BATCH_SIZE,
+          device: str = "auto", workers: int | None = None,
+          scheduler: str | None = None, protocol: Protocol | None = None
+          ) -> list[dict[str, Any]]:
+    """Train and score every point of every budget (skipping finished ones), write the
+    table, the analysis and the plots; return the rows."""
+    from pipeline.datasets.dataset import Dataset
+    from pipeline.runtime.devices import pick_device
+    from pipeline.sweep.outputs import NO_BUDGETS, write_outputs
+
+    data, out = Path(data).resolve(), Path(out)
+    grid = Grid(tuple(units or DEFAULT_UNITS), tuple(complexities or DEFAULT_COMPLEXITIES),
+                tolerance, min_connectivity)
+    check_arguments(eval_split, eval_batch_size, workers)
     check_data(data, eval_split)
     full_settings = base_model_settings(data, dict(model_settings or {}))
-    check_model_settings(full_settings)
     torch_device = pick_device(device).type
     num_inputs = Dataset(data / "train").info.num_inputs
-    grid: list[GridPoint] = []
-    for budget in budgets:
-        points = budget_grid(budget, units or DEFAULT_UNITS, complexities or DEFAULT_COMPLEXITIES,
-                             num_inputs, float(full_settings.get("recurrent_fraction", 0.25)),
-                             tolerance, min_connectivity,
-                             bool(full_settings.get("learn_tau_m", False)))
-        if not points:
-            raise UserError("--budgets", f"no (N, k_e) of the grid spends {budget:g} "
-                                         f"parameters within {tolerance:.0%} on {num_inputs} "
-                                         f"inputs; try other --units or --complexities")
-        grid += points
+    protocol = protocol or Protocol()
+    protocol.check(Dataset(data / eval_split).info.duration_ms, data / eval_split, "--eval-")
+    points = grid.points(budgets, num_inputs, full_settings)
     # As for a resumed training run, the number of loader processes does not count.
     train_settings = {k: v for k, v in settings.to_dict().items() if k != "num_workers"}
     check_settings_file(out, {"data": str(data), "model_settings": full_settings,
-                              "train": train_settings, "eval_split": eval_split})
+                              "train": train_settings, "eval_split": eval_split,
+                              "protocol": asdict(protocol)})
     jobs = [PointJob(point, str(data), str(out / "points" / f"P{point.budget}" / point.name),
                      {**full_settings, "num_units": point.num_units,
                       "complexity": point.complexity, "connectivity": point.connectivity},
-                     settings.to_dict(), eval_split, eval_batch_size, torch_device)
-            for point in grid]
-    rows: dict[GridPoint, dict[str, Any]] = {}
-    todo = []
-    for job in jobs:
-        done = finished_row(job, "reused")
-        if done is None:
-            todo.append(job)
-        else:
-            rows[job.point] = done
+                     settings.to_dict(), eval_split, eval_batch_size, torch_device, protocol)
+            for point in points]
+    rows = {job.point: scored_row(job, "reused") for job in jobs if is_finished(job)}
+    todo = [job for job in jobs if job.point not in rows]
     if not budgets:
         print(f"{out}: {NO_BUDGETS}")
     print(f"{out}: {len(jobs)} points over {len(budgets)} budget(s), {len(rows)} already "
@@ -270,7 +294,7 @@ def sweep(data: Path, budgets: list[int], out: Path, settings: TrainSettings,
     started = time.perf_counter()
     rows.update(run_jobs(todo, parallel_points(torch_device, workers, scheduler), workers,
                          scheduler))
-    ordered = [rows[point] for point in grid]
+    ordered = [rows[point] for point in points]
     write_outputs(out, ordered, settings, eval_split, num_inputs)
     failed = [r for r in ordered if str(r["status"]).startswith("failed")]
     print(f"{out}: {len(ordered) - len(failed)} of {len(ordered)} points scored in "
@@ -279,5 +303,3 @@ def sweep(data: Path, budgets: list[int], out: Path, settings: TrainSettings,
         raise UserError(out, f"{len(failed)} point(s) failed (status column of points.csv, "
                              f"traceback in each point's log.txt); run again to retry them")
     return ordered
-
-

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.config.training import TrainSettings
 from pipeline.evaluation.metrics import soma_scores, spike_scores
-from pipeline.training.settings import TrainSettings
 from pipeline.training.windows import WindowDataset, window_loader
 from surrogates.base import Surrogate
 

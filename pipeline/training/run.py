@@ -1,52 +1,44 @@
-"""Training one surrogate on a sharded data set (DIR/train, validated on DIR/valid): the
-`train` stage and the sweep both call `train` here.
+"""One training run from start (or its last checkpoint) to its best model: the `train` stage
+and every point of the sweep call `train` here.
 
-Writes OUT/best.pt (best validation soma RMSE, then AUC), OUT/last.pt (weights plus the
-optimiser state, for --resume), OUT/train_log.csv (one row per validation, for DVC plots)
-and OUT/train_metrics.json (the best validation figures). Every file is replaced
-atomically, so an interrupted run loses at most the steps since its last validation, and
-`--resume` continues from there to the same result as an uninterrupted run (on the CPU).
+A run is a function of its RunSpec (data, model, model settings, TrainSettings). A
+TrainingRun holds what changes as it goes (weights, optimiser and scheduler state,
+`Progress`, the loss sums since the last log row) and writes all of it to LAST_CHECKPOINT,
+so that a resumed run logs, selects and ends exactly as an uninterrupted one (on the CPU).
 """
-
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from tqdm import tqdm
+
+from pipeline.config.training import TrainSettings
+from pipeline.datasets.dataset import Dataset
+from pipeline.datasets.shards import ShardReader
 from pipeline.errors import UserError
+from pipeline.filenames import TRAIN_LOG, TRAIN_METRICS
+from pipeline.runtime.devices import pick_device
 from pipeline.runtime.files import write_text_atomic
-from pipeline.training.settings import TrainSettings
-
-LOG_NAME = "train_log.csv"
-
-
-METRICS_NAME = "train_metrics.json"
-
-
-LOG_COLUMNS = ("step", "loss", "spike_loss", "soma_loss", "lr", "val_loss", "val_soma_rmse_mv",
-               "val_spike_auc", "seconds")
-
-
-def read_log(path: Path, up_to_step: int) -> list[dict[str, str]]:
-    """Rows of an earlier run up to its checkpoint; later rows would be written again."""
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as f:
-        return [row for row in csv.DictReader(f) if int(row["step"]) <= up_to_step]
-
-
-def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())
+from pipeline.training.loop import (
+    Losses,
+    Progress,
+    ValidationSet,
+    is_better,
+    make_optimizer,
+    train_steps,
+    training_windows,
+    validate,
+    validation_windows,
+)
+from pipeline.training.train_log import read_log, write_log
+from pipeline.training.windows import WindowDataset
+from surrogates import BEST_CHECKPOINT, LAST_CHECKPOINT, Surrogate, build, read_checkpoint, save
 
 
 @dataclass
@@ -65,12 +57,19 @@ class RunSpec:
                 "settings": settings}
 
 
+def wants_branches(name: str, settings: dict[str, Any]) -> bool:
+    """Whether the model groups synapses by real dendritic branches with these settings."""
+    if name == "branch_elm":
+        return settings.get("routing") == "morphology"
+    bias = settings.get("branch_bias", 0.0)
+    # A bias that is no number is left to the model config to refuse.
+    return name == "elm_network" and isinstance(bias, int | float) and bias > 0
+
+
 def model_settings_for_data(name: str, settings: dict[str, Any], train_dir: Path
                             ) -> dict[str, Any]:
     """The user's settings completed with what the data fixes: the input sizes and, for
-    morphology routing, the branch of every segment."""
-    from pipeline.datasets.contract import Dataset, ShardReader
-
+    morphology routing or a branch bias, the branch of every segment."""
     data = Dataset(train_dir)
     info = data.info
     full = dict(settings)
@@ -79,12 +78,9 @@ def model_settings_for_data(name: str, settings: dict[str, Any], train_dir: Path
             raise UserError("--set", f"{key}={full[key]} does not match the data set "
                                      f"({train_dir} has {key} = {value})")
         full[key] = value
-    # Models grouping synapses by real dendritic branches need every segment's branch id.
-    wants_branches = {"branch_elm": full.get("routing") == "morphology",
-                      "elm_network": float(full.get("branch_bias", 0.0)) > 0}
-    if wants_branches.get(name, False) and "segment_branch" not in full:
+    if wants_branches(name, full) and "segment_branch" not in full:
         with ShardReader(data.shard_paths[0]) as reader:
-            segments = reader.segments
+            segments = reader.segments()
         if segments is None:
             raise UserError(train_dir, f"{name} with these settings needs segments/branch, "
                                        f"which this data set does not have (NeuronIO files "
@@ -93,127 +89,149 @@ def model_settings_for_data(name: str, settings: dict[str, Any], train_dir: Path
     return full
 
 
+def shard_folders(data: Path) -> tuple[Path, Path]:
+    """DIR/train and DIR/valid of the shard root `data`."""
+    folders = data / "train", data / "valid"
+    for folder in folders:
+        if not folder.is_dir():
+            raise UserError(folder, "missing: --data must be a shard root with train/ and "
+                                    "valid/ (made by `neurosurrogate shard`)")
+    return folders
+
+
+class TrainingRun:
+    """A run in progress: its model, optimiser, scheduler and `Progress`, the rows of its log
+    and the training-loss sums since the last row; what LAST_CHECKPOINT holds to resume it."""
+
+    def __init__(self, spec: RunSpec, settings: TrainSettings, model: Surrogate, out: Path,
+                 device: torch.device, val_set: ValidationSet):
+        self.spec, self.settings, self.model = spec, settings, model
+        self.out, self.device, self.val_set = out, device, val_set
+        self.last_path, self.best_path = out / LAST_CHECKPOINT, out / BEST_CHECKPOINT
+        self.optimizer, self.scheduler = make_optimizer(model, settings)
+        self.progress = Progress()
+        self.rows: list[dict[str, Any]] = []
+        # Kept in the checkpoint so that a resumed run logs the same averages.
+        self.totals = {"loss": 0.0, "spike_loss": 0.0, "soma_loss": 0.0, "count": 0.0}
+        self.started = time.perf_counter()
+
+    def resume(self) -> None:
+        """Continue from LAST_CHECKPOINT, which must come from a run of the same spec."""
+        payload = read_checkpoint(self.last_path)
+        extra = payload["extra"]
+        if RunSpec(**extra["spec"]).comparable() != self.spec.comparable():
+            raise UserError(self.last_path, "was written by a run with other settings; resume "
+                                            "needs the same data, model and settings")
+        self.model.load_state_dict(payload["state_dict"])
+        self.optimizer.load_state_dict(extra["optimizer"])
+        self.scheduler.load_state_dict(extra["scheduler"])
+        self.progress = Progress(extra["step"], extra["seconds"], extra["best"],
+                                 extra["best_step"])
+        self.rows = read_log(self.out / TRAIN_LOG, self.progress.step)
+        self.totals = extra["totals"]
+
+    def elapsed(self) -> float:
+        """Training seconds over all the jobs of this run so far."""
+        return self.progress.seconds + time.perf_counter() - self.started
+
+    def save_last(self) -> None:
+        p = self.progress
+        save(self.model, self.last_path, extra={
+            "spec": self.spec.__dict__, "step": p.step, "seconds": self.elapsed(),
+            "best": p.best, "best_step": p.best_step, "totals": self.totals,
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()})
+
+    def add(self, losses: Losses) -> None:
+        self.totals["loss"] += losses.total.item()
+        self.totals["spike_loss"] += losses.spike.item()
+        self.totals["soma_loss"] += losses.soma.item()
+        self.totals["count"] += 1
+
+    def validate_and_log(self) -> None:
+        """Score the validation windows, append a log row (the mean training losses since the
+        last one) and keep BEST_CHECKPOINT if this step is the best so far."""
+        metrics = validate(self.model, self.val_set, self.settings, self.device)
+        totals, p = self.totals, self.progress
+        count = max(totals.pop("count"), 1)
+        self.rows.append({"step": p.step,
+                          **{k: f"{v / count:.6g}" for k, v in totals.items()},
+                          "lr": f"{self.scheduler.get_last_lr()[0]:.6g}",
+                          **{k: f"{v:.6g}" for k, v in metrics.items()},
+                          "seconds": f"{self.elapsed():.2f}"})
+        totals.update(loss=0.0, spike_loss=0.0, soma_loss=0.0, count=0.0)
+        if is_better(metrics, p.best):
+            p.best, p.best_step = metrics, p.step
+            save(self.model, self.best_path, extra={"step": p.step, **metrics})
+        write_log(self.out / TRAIN_LOG, self.rows)
+
+    def run_steps(self, windows: WindowDataset, stop_at: int | None, show_progress: bool
+                  ) -> None:
+        """Train up to the last step, or `stop_at`: validate every val_every steps and
+        checkpoint then and at `stop_at`."""
+        settings, progress = self.settings, self.progress
+        self.started = time.perf_counter()
+        bar = tqdm(total=settings.steps, initial=progress.step, disable=not show_progress,
+                   desc=f"train {self.spec.model}", unit="step", dynamic_ncols=True)
+        last_seen = time.perf_counter()
+        for losses in train_steps(self.model, windows, settings, self.device, self.optimizer,
+                                  self.scheduler, progress):
+            self.add(losses)
+            now = time.perf_counter()
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses.total.item():.4f}",
+                            windows_s=f"{settings.batch_size / max(now - last_seen, 1e-9):.0f}",
+                            refresh=False)  # the bar redraws at its own pace
+            last_seen = now
+            due = progress.step % settings.val_every == 0 or progress.step == settings.steps
+            if due:
+                self.validate_and_log()
+            if due or progress.step == stop_at:
+                self.save_last()
+            if progress.step == stop_at:
+                break
+        bar.close()
+        progress.seconds = self.elapsed()
+
+    def finish(self) -> dict[str, Any]:
+        """Write TRAIN_METRICS (the best validation figures) and return them."""
+        p, model = self.progress, self.model
+        result = {"model": self.spec.model, "num_params": model.num_params(), "steps": p.step,
+                  "best_step": p.best_step, **p.best, "train_seconds": round(p.seconds, 2),
+                  "device": str(self.device)}
+        write_text_atomic(self.out / TRAIN_METRICS, json.dumps(result, indent=1))
+        print(f"{self.out}: best step {p.best_step} of {p.step}, validation soma RMSE "
+              f"{p.best['val_soma_rmse_mv']:.3f} mV, AUC {p.best['val_spike_auc']:.4f}; "
+              f"{model.num_params():,} parameters")
+        return result
+
+
 def train(data: Path, model_name: str, out: Path, settings: TrainSettings,
           model_settings: dict[str, Any] | None = None, device_name: str = "auto",
           resume: bool = False, show_progress: bool = True,
           stop_at: int | None = None) -> dict[str, Any]:
     """Train and return the best validation figures; with `stop_at`, checkpoint after that
     step and return early (for runs split across jobs of a time-limited cluster queue)."""
-    import torch
-    from tqdm import tqdm
-
-    from pipeline.runtime.devices import pick_device
-    from pipeline.training.loop import (
-        Progress,
-        ValidationSet,
-        is_better,
-        make_optimizer,
-        train_steps,
-        training_windows,
-        validate,
-        validation_windows,
-    )
-    from surrogates import build, read_checkpoint, save
-
     data, out = Path(data), Path(out)
     device = pick_device(device_name)
-    train_dir, valid_dir = data / "train", data / "valid"
-    for folder in (train_dir, valid_dir):
-        if not folder.is_dir():
-            raise UserError(folder, "missing: --data must be a shard root with train/ and "
-                                    "valid/ (made by `neurosurrogate shard`)")
+    train_dir, valid_dir = shard_folders(data)
     spec = RunSpec(str(data.resolve()), model_name,
                    model_settings_for_data(model_name, model_settings or {}, train_dir),
                    settings.to_dict())
     torch.manual_seed(settings.seed)
     model = build(model_name, **spec.model_settings)
-    last_path, best_path = out / "last.pt", out / "best.pt"
-    if last_path.exists() and not resume:
+    if (out / LAST_CHECKPOINT).exists() and not resume:
         raise UserError(out, "already holds a training run: pass --resume to continue it, or "
                              "choose another --out")
     windows = training_windows(train_dir, settings)
-    valid = validation_windows(valid_dir, settings)
-    val_set = ValidationSet.from_windows(valid)
+    val_set = ValidationSet.from_windows(validation_windows(valid_dir, settings))
     model.to(device)
-    optimizer, scheduler = make_optimizer(model, settings)
-    progress = Progress()
-    rows: list[dict[str, Any]] = []
-    # Training-loss sums since the last log row: kept in the checkpoint so that a resumed
-    # run logs the same averages as an uninterrupted one.
-    totals = {"loss": 0.0, "spike_loss": 0.0, "soma_loss": 0.0, "count": 0.0}
-    if resume and last_path.exists():
-        payload = read_checkpoint(last_path)
-        extra = payload["extra"]
-        earlier = RunSpec(**extra["spec"])
-        if earlier.comparable() != spec.comparable():
-            raise UserError(last_path, "was written by a run with other settings; resume needs "
-                                       "the same data, model and settings")
-        model.load_state_dict(payload["state_dict"])
-        optimizer.load_state_dict(extra["optimizer"])
-        scheduler.load_state_dict(extra["scheduler"])
-        progress = Progress(extra["step"], extra["seconds"], extra["best"], extra["best_step"])
-        rows = read_log(out / LOG_NAME, progress.step)
-        totals = extra["totals"]
+    run = TrainingRun(spec, settings, model, out, device, val_set)
+    if resume and run.last_path.exists():
+        run.resume()
     out.mkdir(parents=True, exist_ok=True)
-
-    started = time.perf_counter()
-
-    def elapsed() -> float:
-        return progress.seconds + time.perf_counter() - started
-
-    def save_last() -> None:
-        save(model, last_path, extra={
-            "spec": spec.__dict__, "step": progress.step, "seconds": elapsed(),
-            "best": progress.best, "best_step": progress.best_step, "totals": totals,
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
-
-    def validate_and_log() -> None:
-        metrics = validate(model, val_set, settings, device)
-        count = max(totals.pop("count"), 1)
-        rows.append({"step": progress.step,
-                     **{k: f"{v / count:.6g}" for k, v in totals.items()},
-                     "lr": f"{scheduler.get_last_lr()[0]:.6g}",
-                     **{k: f"{v:.6g}" for k, v in metrics.items()},
-                     "seconds": f"{elapsed():.2f}"})
-        totals.update(loss=0.0, spike_loss=0.0, soma_loss=0.0, count=0.0)
-        if is_better(metrics, progress.best):
-            progress.best, progress.best_step = metrics, progress.step
-            save(model, best_path, extra={"step": progress.step, **metrics})
-        write_log(out / LOG_NAME, rows)
-
-    bar = tqdm(total=settings.steps, initial=progress.step, disable=not show_progress,
-               desc=f"train {model_name}", unit="step", dynamic_ncols=True)
-    last_seen = time.perf_counter()
-    for losses in train_steps(model, windows, settings, device, optimizer, scheduler,
-                              progress):
-        totals["loss"] += losses.total.item()
-        totals["spike_loss"] += losses.spike.item()
-        totals["soma_loss"] += losses.soma.item()
-        totals["count"] += 1
-        now = time.perf_counter()
-        bar.update(1)
-        bar.set_postfix(loss=f"{losses.total.item():.4f}",
-                        windows_s=f"{settings.batch_size / max(now - last_seen, 1e-9):.0f}",
-                        refresh=False)  # the bar redraws at its own pace
-        last_seen = now
-        due = progress.step % settings.val_every == 0 or progress.step == settings.steps
-        if due:
-            validate_and_log()
-        if due or progress.step == stop_at:
-            save_last()
-        if progress.step == stop_at:
-            break
-    bar.close()
-    progress.seconds = elapsed()
-    if progress.step < settings.steps:
-        print(f"{out}: stopped at step {progress.step} of {settings.steps}; continue with "
-              f"--resume")
-        return {"model": model_name, "steps": progress.step, "stopped": True}
-    result = {"model": model_name, "num_params": model.num_params(), "steps": progress.step,
-              "best_step": progress.best_step, **progress.best,
-              "train_seconds": round(progress.seconds, 2), "device": str(device)}
-    write_text_atomic(out / METRICS_NAME, json.dumps(result, indent=1))
-    print(f"{out}: best step {progress.best_step} of {progress.step}, validation soma RMSE "
-          f"{progress.best['val_soma_rmse_mv']:.3f} mV, AUC "
-          f"{progress.best['val_spike_auc']:.4f}; {model.num_params():,} parameters")
-    return result
+    run.run_steps(windows, stop_at, show_progress)
+    if run.progress.step < settings.steps:
+        print(f"{out}: stopped at step {run.progress.step} of {settings.steps}; continue "
+              f"with --resume")
+        return {"model": model_name, "steps": run.progress.step, "stopped": True}
+    return run.finish()

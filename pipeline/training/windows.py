@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
 
-from pipeline.datasets.contract import Dataset, ShardReader, input_bins, output_bins
+from pipeline.config.training import MIN_START_MS
+from pipeline.datasets.contract import input_bins, output_bins
+from pipeline.datasets.dataset import Dataset
+from pipeline.datasets.shards import ShardReader
 from pipeline.errors import UserError
 from pipeline.protocol import WINDOW_MS
-
-DEFAULT_MIN_START_MS = 500
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class WindowDataset(TorchDataset):
     `sim_id` and `start_ms`."""
 
     def __init__(self, folder: Path, window_ms: int = WINDOW_MS,
-                 min_start_ms: int = DEFAULT_MIN_START_MS, num_windows: int = 10_000,
+                 min_start_ms: int = MIN_START_MS, num_windows: int = 10_000,
                  seed: int = 0):
         self.data = Dataset(folder)
         self.info = self.data.info

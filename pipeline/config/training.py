@@ -14,6 +14,22 @@ import yaml
 from pipeline.errors import UserError
 from pipeline.protocol import BURN_IN_MS, SOMA_CLIP_MV, WINDOW_MS
 
+MIN_START_MS = 500  # training windows start this far into a simulation where it allows
+
+
+class SettingError(ValueError):
+    """A TrainSettings field out of its range; `field` names it, so that the command line
+    can blame the flag and check-params the params.yaml key."""
+
+    def __init__(self, field: str, problem: str):
+        self.field, self.problem = field, problem
+        super().__init__(f"{field} {problem}")
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag of a TrainSettings field: batch_size -> --batch-size."""
+    return "--" + field.replace("_", "-")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -22,7 +38,7 @@ class TrainSettings:
     steps: int = 2000
     batch_size: int = 8
     window_ms: int = WINDOW_MS
-    min_start_ms: int = 500  # windows start this far into a simulation where it allows
+    min_start_ms: int = MIN_START_MS
     burn_in_ms: int = BURN_IN_MS  # first part of each window left out of the loss
     lr: float = 5e-4
     lr_final_fraction: float = 0.0  # cosine decay from lr to lr * this at the last step
@@ -39,15 +55,20 @@ class TrainSettings:
         positive = ("steps", "batch_size", "window_ms", "val_every", "val_windows")
         for name in positive:
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise SettingError(name, f"must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.burn_in_ms < self.window_ms:
-            raise ValueError(f"burn_in_ms must be in [0, window_ms), got {self.burn_in_ms}")
-        if self.lr <= 0 or not 0 <= self.lr_final_fraction <= 1:
-            raise ValueError("need lr > 0 and 0 <= lr_final_fraction <= 1")
-        if self.w_spike < 0 or self.w_soma < 0 or self.w_spike + self.w_soma == 0:
-            raise ValueError("loss weights must be >= 0 and not both 0")
-        if self.grad_clip < 0 or self.min_start_ms < 0 or self.num_workers < 0:
-            raise ValueError("grad_clip, min_start_ms and num_workers must be >= 0")
+            raise SettingError("burn_in_ms", f"must be in [0, window_ms), got "
+                                             f"{self.burn_in_ms}")
+        if self.lr <= 0:
+            raise SettingError("lr", f"must be > 0, got {self.lr}")
+        if not 0 <= self.lr_final_fraction <= 1:
+            raise SettingError("lr_final_fraction", f"must be in [0, 1], got "
+                                                    f"{self.lr_final_fraction}")
+        for name in ("w_spike", "w_soma", "grad_clip", "min_start_ms", "num_workers"):
+            if getattr(self, name) < 0:
+                raise SettingError(name, f"must be >= 0, got {getattr(self, name)}")
+        if self.w_spike + self.w_soma == 0:
+            raise SettingError("w_soma", "must be > 0 when w_spike is 0 (the loss would be 0)")
 
     @classmethod
     def names(cls) -> list[str]:
@@ -58,17 +79,17 @@ class TrainSettings:
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainSettings field. Each also answers to its params.yaml spelling
-    (--batch_size), which is what dvc.yaml's ${train} expands to."""
+    """One flag per TrainSettings field, `--batch-size` for `batch_size` (the key of params.yaml's
+    train section, which `--params` reads)."""
     defaults = TrainSettings()
     for name in TrainSettings.names():
         default = getattr(defaults, name)
-        spellings = [f"--{name.replace('_', '-')}"] + (["--" + name] if "_" in name else [])
-        parser.add_argument(*spellings, dest=name, type=type(default), default=default,
+        parser.add_argument(flag_of(name), dest=name, type=type(default), default=default,
                             metavar=name.split("_")[-1].upper(), help=f"(default {default})")
 
 
 def parse_model_settings(pairs: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE ...` as a dict, each value read as a YAML scalar."""
     settings: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -82,7 +103,9 @@ def parse_model_settings(pairs: list[str]) -> dict[str, Any]:
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    """The TrainSettings of a stage's parsed flags (add_settings_arguments); a value out of
+    range is a UserError naming its flag."""
     try:
         return TrainSettings(**{name: getattr(args, name) for name in TrainSettings.names()})
-    except ValueError as err:
-        raise UserError("train settings", str(err)) from None
+    except SettingError as err:
+        raise UserError(flag_of(err.field), err.problem) from None

@@ -1,0 +1,43 @@
+"""The settings of an evaluation: the scoring protocol and the evaluate stage's defaults.
+
+A light module (no numpy, no torch) so that `neurosurrogate evaluate --help` can show the
+defaults for free; pipeline.evaluation.run, which scores, imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import UserError
+from pipeline.protocol import BURN_IN_MS, MAX_SPIKES, SKIP_MS, WINDOW_MS
+
+# Which checkpoint of a training run is scored (the files: surrogates.checkpoints).
+CHECKPOINTS = ("best", "last")
+DEFAULT_CHECKPOINT = "best"
+DEFAULT_BATCH_SIZE = 32  # simulations read at once and windows per forward pass
+DEFAULT_NUM_TRACES = 3  # simulations drawn as trace figures
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How predictions are scored: window and burn-in of the windowed prediction, the unscored
+    start of every simulation and the spike count above which a simulation is dropped."""
+
+    window_ms: int = WINDOW_MS
+    burn_in_ms: int = BURN_IN_MS
+    skip_ms: int = SKIP_MS
+    max_spikes: int = MAX_SPIKES
+
+    def check(self, duration_ms: int, where: Path, flags: str = "--") -> None:
+        """The protocol fits simulations of `duration_ms` (those of the split `where`); errors
+        name the flags `{flags}burn-in-ms`, ... (the sweep's are --eval-burn-in-ms, ...)."""
+        if not 0 <= self.burn_in_ms < self.window_ms:
+            raise UserError(f"{flags}burn-in-ms", f"must lie in 0..window_ms - 1 = "
+                                                  f"{self.window_ms - 1}, got {self.burn_in_ms}")
+        if not 0 <= self.skip_ms < duration_ms:
+            raise UserError(f"{flags}skip-ms", f"must lie in 0..{duration_ms - 1} for the "
+                                               f"{duration_ms} ms simulations of {where}, "
+                                               f"got {self.skip_ms}")
+        if self.max_spikes < 0:
+            raise UserError(f"{flags}max-spikes", f"must be at least 0, got {self.max_spikes}")
