@@ -105,7 +105,7 @@ def _build_reconstruction(path: Path, name: str, nmda: bool, coreneuron: bool) -
     sections = sections_from_reconstruction(path, owner)
     check_diameters(sections, path)
     if not sections.basal and not sections.apical:
-        raise CellError(f"{path}: the morphology has no basal or apical dendrite")
+        raise CellError(path, "the morphology has no basal or apical dendrite")
     return Cell(name, _with_hay_biophysics(sections, owner), owner, nmda, coreneuron)
 
 
@@ -119,7 +119,7 @@ def _build_from_spec(spec: CellSpec, nmda: bool, coreneuron: bool) -> Cell:
     sections, obj = instantiate_template(spec)
     check_diameters(sections, spec.path)
     if not sections.dendrites:
-        raise CellError(f"{spec.path}: SectionLists '{spec.section_lists['basal']}' and "
+        raise CellError(spec.path, f"SectionLists '{spec.section_lists['basal']}' and "
                         f"'{spec.section_lists['apical']}' are both empty")
     return Cell(spec.name, sections, obj, nmda, coreneuron)
 
@@ -144,5 +144,5 @@ def build_cell(source: str | Path, *, nmda: bool = True, coreneuron: bool = Fals
         return _build_from_spec(load_cell_spec(path), nmda, coreneuron)
     if suffix in RECONSTRUCTION_SUFFIXES:
         return _build_reconstruction(path.resolve(), path.stem, nmda, coreneuron)
-    raise CellError(f"{source}: not a built-in cell {list(BUILTIN_CELLS)}, a .yaml cell spec "
+    raise CellError(source, f"not a built-in cell {list(BUILTIN_CELLS)}, a .yaml cell spec "
                     f"or a .swc/.asc morphology")

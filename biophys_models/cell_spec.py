@@ -62,12 +62,12 @@ class CellSpec:
 
 def _existing(spec: Path, value: Any, key: str, folder: bool = False) -> Path:
     if not isinstance(value, str) or not value:
-        raise CellError(f"{spec}: '{key}' must be a path relative to the spec file")
+        raise CellError(spec, f"'{key}' must be a path relative to the spec file")
     path = (spec.parent / value).resolve()
     if folder and not path.is_dir():
-        raise CellError(f"{spec}: {key} folder '{value}' not found ({path})")
+        raise CellError(spec, f"{key} folder '{value}' not found ({path})")
     if not folder and not path.is_file():
-        raise CellError(f"{spec}: {key} file '{value}' not found ({path})")
+        raise CellError(spec, f"{key} file '{value}' not found ({path})")
     return path
 
 
@@ -75,46 +75,46 @@ def load_cell_spec(path: Path) -> CellSpec:
     """Read and check a spec file; raise CellError (one line) on the first problem."""
     path = Path(path).resolve()
     if not path.is_file():
-        raise CellError(f"{path}: cell spec not found")
+        raise CellError(path, "cell spec not found")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         first = str(err).splitlines()[0] if str(err) else "syntax error"
-        raise CellError(f"{path}: not valid YAML ({first})") from None
+        raise CellError(path, f"not valid YAML ({first})") from None
     if not isinstance(raw, dict):
-        raise CellError(f"{path}: a cell spec must be a mapping of keys to values")
+        raise CellError(path, "a cell spec must be a mapping of keys to values")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
-        raise CellError(f"{path}: 'name' (a non-empty string) is required")
+        raise CellError(path, "'name' (a non-empty string) is required")
 
     if "morphology" in raw:
         unknown = sorted(set(raw) - MORPHOLOGY_KEYS)
         if unknown:
-            raise CellError(f"{path}: unknown key(s) {unknown} for a morphology spec "
+            raise CellError(path, f"unknown key(s) {unknown} for a morphology spec "
                             f"(allowed: {sorted(MORPHOLOGY_KEYS)})")
         return CellSpec(path=path, name=name,
                         morphology=_existing(path, raw["morphology"], "morphology"))
 
     unknown = sorted(set(raw) - TEMPLATE_KEYS)
     if unknown:
-        raise CellError(f"{path}: unknown key(s) {unknown} (allowed: {sorted(TEMPLATE_KEYS)})")
+        raise CellError(path, f"unknown key(s) {unknown} (allowed: {sorted(TEMPLATE_KEYS)})")
     for key in ("template", "template_name", "section_lists"):
         if key not in raw:
-            raise CellError(f"{path}: '{key}' is required (or give 'morphology' instead)")
+            raise CellError(path, f"'{key}' is required (or give 'morphology' instead)")
     mechanisms = None
     if raw.get("mechanisms") is not None:
         mechanisms = _existing(path, raw["mechanisms"], "mechanisms", folder=True)
         if not any(mechanisms.glob("*.mod")):
-            raise CellError(f"{path}: mechanisms folder '{raw['mechanisms']}' holds no .mod file")
+            raise CellError(path, f"mechanisms folder '{raw['mechanisms']}' holds no .mod file")
     load = raw.get("load") or []
     if not isinstance(load, list):
-        raise CellError(f"{path}: 'load' must be a list of hoc files")
+        raise CellError(path, "'load' must be a list of hoc files")
     template_name = raw["template_name"]
     if not isinstance(template_name, str) or not template_name.isidentifier():
-        raise CellError(f"{path}: 'template_name' must be a hoc identifier, got {template_name!r}")
+        raise CellError(path, f"'template_name' must be a hoc identifier, got {template_name!r}")
     args = raw.get("template_args") or []
     if not isinstance(args, list):
-        raise CellError(f"{path}: 'template_args' must be a list")
+        raise CellError(path, "'template_args' must be a list")
     resolved_args: list[Any] = []
     for arg in args:
         if isinstance(arg, str) and Path(arg).suffix.lower() in FILE_ARG_SUFFIXES:
@@ -122,14 +122,14 @@ def load_cell_spec(path: Path) -> CellSpec:
         elif isinstance(arg, (str, int, float)) and not isinstance(arg, bool):
             resolved_args.append(arg)
         else:
-            raise CellError(f"{path}: template argument {arg!r} is not a string or number")
+            raise CellError(path, f"template argument {arg!r} is not a string or number")
     lists = raw["section_lists"]
     if not isinstance(lists, dict) or not all(isinstance(v, str) for v in lists.values()):
-        raise CellError(f"{path}: 'section_lists' must map soma/basal/apical to SectionList names")
+        raise CellError(path, "'section_lists' must map soma/basal/apical to SectionList names")
     missing = [k for k in REQUIRED_LISTS if k not in lists]
     extra = sorted(set(lists) - {*REQUIRED_LISTS, "axon"})
     if missing or extra:
-        raise CellError(f"{path}: section_lists needs keys {list(REQUIRED_LISTS)} (+ optional "
+        raise CellError(path, f"section_lists needs keys {list(REQUIRED_LISTS)} (+ optional "
                         f"axon); missing {missing}, unknown {extra}")
     return CellSpec(
         path=path, name=name, mechanisms=mechanisms,

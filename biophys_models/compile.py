@@ -103,15 +103,15 @@ def _checked_mod_files(mod_files: Sequence[Path]) -> list[Path]:
     """Resolve, check existence and suffix, and refuse two files with one mechanism name."""
     files = [Path(f).expanduser().resolve() for f in mod_files]
     if not files:
-        raise CellError("compile_mechanisms: no .mod files given")
+        raise CellError(None, "compile_mechanisms: no .mod files given")
     seen: dict[str, Path] = {}
     for f in files:
         if f.suffix != ".mod":
-            raise CellError(f"{f}: not a .mod file")
+            raise CellError(f, "not a .mod file")
         if not f.is_file():
-            raise CellError(f"{f}: .mod file not found")
+            raise CellError(f, ".mod file not found")
         if f.name in seen and seen[f.name] != f:
-            raise CellError(f"{f}: same file name as {seen[f.name]} (mechanism names would clash)")
+            raise CellError(f, f"same file name as {seen[f.name]} (mechanism names would clash)")
         seen[f.name] = f
     return sorted(set(files), key=lambda p: p.name)
 
@@ -139,7 +139,7 @@ def nrnmech_library(build_dir: Path) -> Path:
     found = sorted(Path(build_dir).glob("*/libnrnmech.so"))
     if found:
         return found[0]
-    raise CellError(f"{build_dir}: no <arch>/libnrnmech.so in this build folder")
+    raise CellError(build_dir, "no <arch>/libnrnmech.so in this build folder")
 
 
 def corenrn_library(build_dir: Path) -> Path | None:
@@ -161,7 +161,8 @@ def _find_nrnivmodl() -> str:
         if candidate.is_file():
             exe = str(candidate)
     if exe is None:
-        raise CellError("nrnivmodl not found: install NEURON (pip install neuron) in this Python")
+        raise CellError(None, "nrnivmodl not found: install NEURON (pip install neuron) in this "
+                              "Python")
     return exe
 
 
@@ -172,7 +173,7 @@ def _find_cxx() -> str:
     exe = shutil.which(words[0]) if words else None
     if exe is None:
         raise CellError(
-            f"no C++ compiler found (CXX={cxx!r} is not an executable): install g++ >= 10 "
+            None, f"no C++ compiler found (CXX={cxx!r} is not an executable): install g++ >= 10 "
             "or set CXX to a C++17 compiler; nrnivmodl needs one to compile .mod files"
         )
     return exe
@@ -228,13 +229,14 @@ def _build(files: list[Path], tmp: Path, coreneuron: bool) -> None:
     if proc.returncode != 0:
         mod, line = _describe_failure(proc.stdout, {f.stem for f in files})
         where = mod if mod else ", ".join(f.name for f in files)
-        raise CellError(f"{where}: nrnivmodl failed: {line}")
+        raise CellError(where, f"nrnivmodl failed: {line}")
     try:
         nrnmech_library(tmp)
     except CellError as exc:
-        raise CellError(f"nrnivmodl produced no libnrnmech.so for {files[0].name}...") from exc
+        raise CellError(None, f"nrnivmodl produced no libnrnmech.so for "
+                              f"{files[0].name}...") from exc
     if coreneuron and corenrn_library(tmp) is None:
-        raise CellError("nrnivmodl -coreneuron produced no libcorenrnmech.so")
+        raise CellError(None, "nrnivmodl -coreneuron produced no libcorenrnmech.so")
 
 
 def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
@@ -291,7 +293,7 @@ def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
                     shutil.rmtree(tmp, ignore_errors=True)
     except Timeout as exc:
         raise CellError(
-            f"{root}: timed out waiting for another process to build {key[:12]}"
+            root, f"timed out waiting for another process to build {key[:12]}"
         ) from exc
     return target
 
@@ -320,7 +322,7 @@ def load_mechanisms(mod_files: Sequence[Path] | None = None, *,
         if key == _loaded_dir.name:
             return _loaded_dir
         raise CellError(
-            f"{key[:12]}: a different mechanism library ({_loaded_dir.name[:12]}) is already "
+            None, f"{key[:12]}: a different mechanism library ({_loaded_dir.name[:12]}) is already "
             "loaded in this process; NEURON cannot load two (names would clash): compile all "
             ".mod files together, or use a fresh process"
         )
@@ -329,14 +331,14 @@ def load_mechanisms(mod_files: Sequence[Path] | None = None, *,
     clash = _declared_names(stems)
     if clash:
         raise CellError(
-            f"{clash[0]}.mod: mechanism already defined in this process (another library was "
+            None, f"{clash[0]}.mod: mechanism already defined in this process (another library was "
             "loaded, e.g. an x86_64/ folder in the working directory); use a fresh process"
         )
     from neuron import h
 
     lib = nrnmech_library(build_dir)
     if not h.nrn_load_dll(str(lib)):
-        raise CellError(f"{lib}: NEURON could not load this mechanism library")
+        raise CellError(lib, "NEURON could not load this mechanism library")
     _loaded_dir = build_dir
     if coreneuron:
         core = corenrn_library(build_dir)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from os import PathLike
-
 from pipeline.errors import UserError
 
 
 class CellError(UserError):
-    """A bad cell spec, morphology or mechanism; `where` is the file."""
-
-    def __init__(self, problem: str, where: str | PathLike[str] | None = None):
-        super().__init__(where, problem)
+    """A bad cell spec, morphology or mechanism: CellError(file, problem), as UserError."""

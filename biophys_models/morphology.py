@@ -61,14 +61,15 @@ class Morphology:
 
     def __post_init__(self) -> None:
         if not self.sections or self.sections[0].kind != "soma":
-            raise CellError(f"{self.name}: the first section must be the soma")
+            raise CellError(None, f"{self.name}: the first section must be the soma")
         for i, sec in enumerate(self.sections):
             if sec.points.ndim != 2 or sec.points.shape[1] != 4 or len(sec.points) < 2:
-                raise CellError(f"{self.name}: section {i} needs >= 2 points of x, y, z, diam")
+                raise CellError(None, f"{self.name}: section {i} needs >= 2 points of x, y, z, "
+                                      f"diam")
             if not np.all(sec.points[:, 3] > 0):
-                raise CellError(f"{self.name}: section {i} ({sec.kind}) has a zero diameter")
+                raise CellError(None, f"{self.name}: section {i} ({sec.kind}) has a zero diameter")
             if i and (sec.parent is None or not 0 <= sec.parent < i):
-                raise CellError(f"{self.name}: section {i} has no earlier parent")
+                raise CellError(None, f"{self.name}: section {i} has no earlier parent")
 
     def of_kind(self, kind: SectionKind) -> list[int]:
         return [i for i, s in enumerate(self.sections) if s.kind == kind]
@@ -265,4 +266,4 @@ def check_counts(morph: Morphology, expected: Sequence[tuple[SectionKind, int]])
     for kind, n in expected:
         got = morph.segment_count(kind)
         if got != n:
-            raise CellError(f"{morph.name}: {got} {kind} segments, expected {n}")
+            raise CellError(None, f"{morph.name}: {got} {kind} segments, expected {n}")

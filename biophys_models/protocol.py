@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import convolve1d
 
-from pipeline.protocol import synapses_of_segment
+from pipeline.protocol import EXC_RANGE, INH_OFFSETS, synapses_of_segment
 
 TREES = ("basal", "apical")
 LENGTH_OFFSET_UM = 10.0
@@ -38,9 +38,9 @@ LENGTH_OFFSET_UM = 10.0
 class ProtocolSettings:
     """The protocol's ranges; the published data set mixes several (e.g. exc 0..1000)."""
 
-    exc_range: tuple[float, float] = (0.0, 800.0)  # spikes per tree per 100 ms
-    inh_below: float = 600.0
-    inh_above: float = 200.0
+    exc_range: tuple[float, float] = EXC_RANGE  # spikes per tree per 100 ms
+    inh_below: float = INH_OFFSETS[0]
+    inh_above: float = INH_OFFSETS[1]
     hold_ms: tuple[int, ...] = (25, 30, 35, 40, 45, 55, 60, 65, 70, 75, 80, 85, 90, 100,
                                 150, 200, 300, 450)
     hold_jitter_ms: float = 20.0

@@ -68,10 +68,10 @@ def _quiet_stdout():
 def sections_from_reconstruction(path: Path, owner: SectionOwner) -> CellSections:
     """Read an SWC or Neurolucida .asc file through Import3d."""
     if not path.is_file():
-        raise CellError(f"{path}: morphology file not found")
+        raise CellError(path, "morphology file not found")
     suffix = path.suffix.lower()
     if suffix not in RECONSTRUCTION_SUFFIXES:
-        raise CellError(f"{path}: unknown morphology format (expected .swc or .asc)")
+        raise CellError(path, "unknown morphology format (expected .swc or .asc)")
     h.load_file("stdlib.hoc")
     h.load_file("import3d.hoc")
     reader = h.Import3d_SWC_read() if suffix == ".swc" else h.Import3d_Neurolucida3()
@@ -82,10 +82,10 @@ def sections_from_reconstruction(path: Path, owner: SectionOwner) -> CellSection
             gui = h.Import3d_GUI(reader, False)
             gui.instantiate(owner)
     except RuntimeError as err:
-        raise CellError(f"{path}: Import3d could not read the morphology ({err})") from None
+        raise CellError(path, f"Import3d could not read the morphology ({err})") from None
     groups = {kind: list(getattr(owner, name, [])) for kind, name in _NAMES.items()}
     if not groups["soma"]:
-        raise CellError(f"{path}: the morphology has no soma")
+        raise CellError(path, "the morphology has no soma")
     for sec in groups["axon"]:
         h.delete_section(sec=sec)
     if hasattr(owner, "axon"):
@@ -98,4 +98,4 @@ def check_diameters(cells: CellSections, where: str | Path) -> None:
     for sec in cells.all():
         if any(seg.diam <= 0.0 for seg in sec):
             name = sec.name().rsplit(".", 1)[-1]
-            raise CellError(f"{where}: section {name} has a zero diameter")
+            raise CellError(where, f"section {name} has a zero diameter")

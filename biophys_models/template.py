@@ -34,9 +34,9 @@ def _load_hoc(spec: CellSpec, hoc: Path) -> None:
     try:
         ok = h.load_file(str(hoc))
     except RuntimeError as err:
-        raise CellError(f"{spec.path}: hoc error while loading {hoc.name} ({err})") from None
+        raise CellError(spec.path, f"hoc error while loading {hoc.name} ({err})") from None
     if not ok:
-        raise CellError(f"{spec.path}: hoc error while loading {hoc.name}")
+        raise CellError(spec.path, f"hoc error while loading {hoc.name}")
 
 
 def _section_list(spec: CellSpec, obj: Any, role: str) -> list[Any]:
@@ -47,7 +47,7 @@ def _section_list(spec: CellSpec, obj: Any, role: str) -> list[Any]:
         seclist = None
     kind = seclist.hname().split("[")[0] if hasattr(seclist, "hname") else None
     if kind != "SectionList":
-        raise CellError(f"{spec.path}: template {spec.template_name} has no SectionList "
+        raise CellError(spec.path, f"template {spec.template_name} has no SectionList "
                         f"'{list_name}' (section_lists.{role})")
     return list(seclist)
 
@@ -63,12 +63,12 @@ def instantiate_template(spec: CellSpec) -> tuple[CellSections, Any]:
         _load_hoc(spec, spec.template)
         template = getattr(h, spec.template_name, None)
         if template is None:
-            raise CellError(f"{spec.path}: {spec.template.name} defines no template named "
+            raise CellError(spec.path, f"{spec.template.name} defines no template named "
                             f"'{spec.template_name}'")
         try:
             obj = template(*spec.template_args)
         except RuntimeError as err:
-            raise CellError(f"{spec.path}: creating {spec.template_name}"
+            raise CellError(spec.path, f"creating {spec.template_name}"
                             f"{tuple(spec.template_args)} failed ({err})") from None
     sections = CellSections(
         soma=_section_list(spec, obj, "soma"),
@@ -77,5 +77,5 @@ def instantiate_template(spec: CellSpec) -> tuple[CellSections, Any]:
         apical=_section_list(spec, obj, "apical"),
     )
     if not sections.soma:
-        raise CellError(f"{spec.path}: SectionList '{spec.section_lists['soma']}' is empty")
+        raise CellError(spec.path, f"SectionList '{spec.section_lists['soma']}' is empty")
     return sections, obj

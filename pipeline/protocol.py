@@ -14,6 +14,11 @@ SOMA_OFFSET_MV = -67.7  # models predict the soma as (V - SOMA_OFFSET_MV) * SOMA
 SOMA_SCALE = 0.1
 FPR_POINTS = (0.0025, 0.01)  # false-positive rates the TPR is reported at; the first is quoted
 
+# The input generator's ranges that `simulate` exposes as flags (the rest of the generator
+# is biophys_models.protocol.ProtocolSettings):
+EXC_RANGE = (0.0, 800.0)  # excitation drawn on this range, spikes per tree per 100 ms
+INH_OFFSETS = (600.0, 200.0)  # inhibition drawn on [exc - 600, exc + 200]
+
 
 # The NeuronIO synapse layout: dendritic segment k carries excitatory synapse k and inhibitory
 # synapse num_segments + k (inputs are ordered excitatory first, each in segment order).

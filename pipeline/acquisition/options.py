@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from biophys_models.cell_spec import BUILTIN_CELLS
+from pipeline.protocol import EXC_RANGE, INH_OFFSETS
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,8 @@ class SimulateOptions:
     dt: float = 0.025
     cvode: bool = False
     coreneuron: bool = False
-    exc_range: str = "0,800"  # LOW,HIGH: excitation, spikes per tree per 100 ms
-    inh_offsets: str = "600,200"  # BELOW,ABOVE: inhibition on [exc - BELOW, exc + ABOVE]
+    exc_range: str = "{:g},{:g}".format(*EXC_RANGE)  # LOW,HIGH: spikes per tree per 100 ms
+    inh_offsets: str = "{:g},{:g}".format(*INH_OFFSETS)  # BELOW,ABOVE: [exc - B, exc + A]
     recycle_after: int = 256  # simulations per worker process between restarts (0: never)
     export_neuronio: Path | None = None  # also write the NeuronIO pickle layout here
 

@@ -60,9 +60,11 @@ def _value(action: argparse.Action, value: Any) -> Any:
     cannot be)."""
 
     def convert(item: Any) -> Any:
-        if isinstance(item, bool) or action.type is None and not isinstance(item, str):
-            return item if isinstance(item, bool) else str(item)
-        return action.type(item) if action.type is not None and isinstance(item, str) else item
+        if isinstance(item, str) and action.type is not None:
+            return action.type(item)  # text, as from the command line
+        if action.type is None and not isinstance(item, (str, bool)):
+            return str(item)  # a flag without a type takes text: 1e3 -> "1000.0"
+        return item  # already typed by YAML
 
     if action.nargs in ("*", "+") or isinstance(action.nargs, int):
         return [convert(item) for item in (value if isinstance(value, list) else [value])]
@@ -94,6 +96,6 @@ def params_defaults(parser: argparse.ArgumentParser, path: Path,
                                       f"`{parser.prog}` (it has no --{dest.replace('_', '-')})")
             try:
                 defaults[dest] = None if value is None else _value(actions[dest], value)
-            except (TypeError, ValueError) as err:
+            except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
                 raise UserError(path, f"{section.name}.{key}: {err}") from None
     return defaults

@@ -26,13 +26,10 @@ def requested(params: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:
     if params["data"]["neuronio"]:
         stage, cluster = "ingest", params["ingest"]
         options: dict[str, Any] = {"src": Path(params["data"]["neuronio"]), "out": out}
-    else:
-        stage, sim = "simulate", params["simulate"]
-        cluster = sim
-        options = {"out": out, "cell": sim["cell"], "num_sims": sim["num_sims"],
-                   "duration_ms": sim["duration_ms"], "seed": sim["seed"],
-                   "sims_per_shard": sim["sims_per_shard"], "exc_range": sim["exc_range"],
-                   "inh_offsets": sim["inh_offsets"]}
+    else:  # every key of the simulate section is a simulate flag
+        stage, cluster = "simulate", params["simulate"]
+        options = {"out": out, **{k: v for k, v in cluster.items()
+                                  if k not in ("workers", "scheduler")}}
     if cluster["scheduler"]:
         options["scheduler"] = cluster["scheduler"]
     else:

@@ -146,12 +146,16 @@ def base_model_settings(data: Path, given: dict[str, Any]) -> dict[str, Any]:
     any point starts."""
     from pipeline.training.run import model_settings_for_data
     from surrogates import make_config
+    from surrogates.errors import ModelError
 
     clash = sorted(set(given) & set(GRID_KEYS))
     if clash:
         raise UserError("--set", f"{', '.join(clash)} are set by the grid, not by --set")
     full = model_settings_for_data(MODEL, given, data / "train")
-    make_config(MODEL, **{**full, "num_units": 1, "complexity": 1, "connectivity": 1})
+    try:
+        make_config(MODEL, **{**full, "num_units": 1, "complexity": 1, "connectivity": 1})
+    except ModelError as err:
+        raise ModelError(err.problem, where="--set") from None
     return full
 
 

@@ -38,7 +38,16 @@ from pipeline.training.loop import (
 )
 from pipeline.training.train_log import read_log, write_log
 from pipeline.training.windows import WindowDataset
-from surrogates import BEST_CHECKPOINT, LAST_CHECKPOINT, Surrogate, build, read_checkpoint, save
+from surrogates import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    Surrogate,
+    build,
+    model_names,
+    read_checkpoint,
+    save,
+)
+from surrogates.errors import ModelError
 
 
 @dataclass
@@ -205,6 +214,16 @@ class TrainingRun:
         return result
 
 
+def build_model(name: str, settings: dict[str, Any]) -> Surrogate:
+    """A fresh model from --model and --set, its errors naming the flag at fault."""
+    if name not in model_names():
+        raise UserError("--model", f"unknown model {name!r}; known: {', '.join(model_names())}")
+    try:
+        return build(name, **settings)
+    except ModelError as err:
+        raise ModelError(err.problem, where="--set") from None
+
+
 def train(data: Path, model_name: str, out: Path, settings: TrainSettings,
           model_settings: dict[str, Any] | None = None, device_name: str = "auto",
           resume: bool = False, show_progress: bool = True,
@@ -218,7 +237,7 @@ def train(data: Path, model_name: str, out: Path, settings: TrainSettings,
                    model_settings_for_data(model_name, model_settings or {}, train_dir),
                    settings.to_dict())
     torch.manual_seed(settings.seed)
-    model = build(model_name, **spec.model_settings)
+    model = build_model(model_name, spec.model_settings)
     if (out / LAST_CHECKPOINT).exists() and not resume:
         raise UserError(out, "already holds a training run: pass --resume to continue it, or "
                              "choose another --out")
