@@ -17,7 +17,13 @@ from typing import Any
 from neuron import h
 
 from biophys_models.biophysics import apply_hay_biophysics, discretise
-from biophys_models.cell_spec import BUILTIN_CELLS, SPEC_SUFFIXES, CellSpec, load_cell_spec
+from biophys_models.cell_spec import (
+    BUILTIN_CELLS,
+    SPEC_SUFFIXES,
+    CellSpec,
+    NexusSpec,
+    load_cell_spec,
+)
 from biophys_models.errors import CellError
 from biophys_models.morphology import check_counts, generate_l5pc
 from biophys_models.readers import (
@@ -40,13 +46,14 @@ class Cell:
     """A built cell: its sections, segment metadata, nexus and synapses."""
 
     def __init__(self, name: str, sections: CellSections, owner: Any,
-                 synapses_nmda: bool, coreneuron: bool = False) -> None:
+                 synapses_nmda: bool, coreneuron: bool = False,
+                 nexus: NexusSpec | None = None, where: Path | None = None) -> None:
         self.name = name
         self.coreneuron = coreneuron  # its mechanisms were also compiled for CoreNEURON
         self.sections = sections
         self._owner = owner  # keeps the hoc template instance / section owner alive
         self.segments: Segments = read_segments(sections)
-        self.nexus: Nexus = find_nexus(sections, self.segments)
+        self.nexus: Nexus = find_nexus(sections, self.segments, nexus, where)
         self.dendritic_segments: list[Any] = [seg for sec in sections.dendrites for seg in sec]
         self.soma = sections.soma[0]
         self.synapses: SynapseLayout = attach_synapses(self.dendritic_segments, synapses_nmda)
@@ -99,19 +106,21 @@ def _load(mod_files: list[Path] | None, coreneuron: bool) -> None:
     load_mechanisms(files, coreneuron=coreneuron)
 
 
-def _build_reconstruction(path: Path, name: str, nmda: bool, coreneuron: bool) -> Cell:
+def _build_reconstruction(path: Path, name: str, nmda: bool, coreneuron: bool,
+                          spec: CellSpec | None = None) -> Cell:
     _load(None, coreneuron)
     owner = SectionOwner(name)
     sections = sections_from_reconstruction(path, owner)
     check_diameters(sections, path)
     if not sections.basal and not sections.apical:
         raise CellError(path, "the morphology has no basal or apical dendrite")
-    return Cell(name, _with_hay_biophysics(sections, owner), owner, nmda, coreneuron)
+    return Cell(name, _with_hay_biophysics(sections, owner), owner, nmda, coreneuron,
+                spec.nexus if spec else None, spec.path if spec else None)
 
 
 def _build_from_spec(spec: CellSpec, nmda: bool, coreneuron: bool) -> Cell:
     if spec.morphology is not None:
-        return _build_reconstruction(spec.morphology, spec.name, nmda, coreneuron)
+        return _build_reconstruction(spec.morphology, spec.name, nmda, coreneuron, spec)
     from biophys_models.compile import builtin_mod_files
     from biophys_models.template import instantiate_template
 
@@ -121,7 +130,7 @@ def _build_from_spec(spec: CellSpec, nmda: bool, coreneuron: bool) -> Cell:
     if not sections.dendrites:
         raise CellError(spec.path, f"SectionLists '{spec.section_lists['basal']}' and "
                         f"'{spec.section_lists['apical']}' are both empty")
-    return Cell(spec.name, sections, obj, nmda, coreneuron)
+    return Cell(spec.name, sections, obj, nmda, coreneuron, spec.nexus, spec.path)
 
 
 def build_cell(source: str | Path, *, nmda: bool = True, coreneuron: bool = False) -> Cell:

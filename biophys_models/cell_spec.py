@@ -9,9 +9,15 @@ Two forms, paths relative to the spec file:
     template_name: L5PCtemplate
     template_args: [morphologies/cell1.asc]
     section_lists: {soma: somatic, basal: basal, apical: apical}
+    nexus: {section: "apic[50]", x: 0.9} # optional: where the nexus voltage is recorded
 
     name: mycell                         # a reconstruction with the built-in Hay biophysics
     morphology: cells/cell1.asc
+
+Without `nexus` the cell's nexus is found by `segments.find_nexus` (where the tuft starts);
+with it, the named apical section (its name without the cell prefix, as hoc prints it after
+the last '.') at x, resolved when the cell is built. In YAML's flow style a name with [ ]
+must be quoted; block style (`section: apic[50]` on its own line) needs no quotes.
 
 Validation happens here, before NEURON is touched: every problem is one CellError line
 naming the spec file.
@@ -19,6 +25,7 @@ naming the spec file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +38,21 @@ from biophys_models.errors import CellError
 BUILTIN_CELLS = ("l5pc",)
 SPEC_SUFFIXES = (".yaml", ".yml")  # a cell source with one of these is a cell spec
 TEMPLATE_KEYS = {"name", "mechanisms", "load", "template", "template_name", "template_args",
-                 "section_lists"}
-MORPHOLOGY_KEYS = {"name", "morphology"}
+                 "section_lists", "nexus"}
+MORPHOLOGY_KEYS = {"name", "morphology", "nexus"}
+NEXUS_KEYS = ("section", "x")
+_SECTION_NAME = re.compile(r"[A-Za-z_]\w*(\[\d+\])?")
 REQUIRED_LISTS = ("soma", "basal", "apical")
 #: A template argument with one of these suffixes is a file and must exist.
 FILE_ARG_SUFFIXES = {".asc", ".swc", ".hoc", ".h5", ".xml", ".nml", ".json"}
+
+
+@dataclass(frozen=True)
+class NexusSpec:
+    """A nexus named by a spec: an apical section's name (e.g. "apic[50]") and x in [0, 1]."""
+
+    section: str
+    x: float
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,7 @@ class CellSpec:
     template_name: str | None = None
     template_args: tuple[Any, ...] = ()
     section_lists: dict[str, str] = field(default_factory=dict)
+    nexus: NexusSpec | None = None
 
     @property
     def is_template(self) -> bool:
@@ -69,6 +87,22 @@ def _existing(spec: Path, value: Any, key: str, folder: bool = False) -> Path:
     if not folder and not path.is_file():
         raise CellError(spec, f"{key} file '{value}' not found ({path})")
     return path
+
+
+def _nexus(spec: Path, value: Any) -> NexusSpec | None:
+    """The optional `nexus: {section: "apic[50]", x: 0.9}` (names are checked at build time)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != set(NEXUS_KEYS):
+        raise CellError(spec, f"'nexus' must be a mapping with keys {list(NEXUS_KEYS)}, e.g. "
+                        f"{{section: 'apic[50]', x: 0.9}}, got {value!r}")
+    section, x = value["section"], value["x"]
+    if not isinstance(section, str) or not _SECTION_NAME.fullmatch(section):
+        raise CellError(spec, f"nexus section must be a section name such as 'apic[50]', "
+                        f"got {section!r}")
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0.0 <= x <= 1.0:
+        raise CellError(spec, f"nexus x must be a number in [0, 1], got {x!r}")
+    return NexusSpec(section=section, x=float(x))
 
 
 def load_cell_spec(path: Path) -> CellSpec:
@@ -93,7 +127,8 @@ def load_cell_spec(path: Path) -> CellSpec:
             raise CellError(path, f"unknown key(s) {unknown} for a morphology spec "
                             f"(allowed: {sorted(MORPHOLOGY_KEYS)})")
         return CellSpec(path=path, name=name,
-                        morphology=_existing(path, raw["morphology"], "morphology"))
+                        morphology=_existing(path, raw["morphology"], "morphology"),
+                        nexus=_nexus(path, raw.get("nexus")))
 
     unknown = sorted(set(raw) - TEMPLATE_KEYS)
     if unknown:
@@ -136,5 +171,5 @@ def load_cell_spec(path: Path) -> CellSpec:
         load=tuple(_existing(path, f, "load") for f in load),
         template=_existing(path, raw["template"], "template"),
         template_name=template_name, template_args=tuple(resolved_args),
-        section_lists=dict(lists),
+        section_lists=dict(lists), nexus=_nexus(path, raw.get("nexus")),
     )

@@ -3,8 +3,9 @@
 Kept free of NEURON so the spike rule can be tested on plain arrays.
 
 Output spikes follow NeuronIO: the soma voltage is sampled at 8 samples/ms (the published
-"HighRes" trace) and every local maximum above -25 mV is one spike, timed at the sample of
-the maximum. (A threshold crossing would time spikes ~0.3 ms earlier than the data set.)
+"HighRes" trace) and every strict local maximum above -25 mV is one spike, timed at the
+sample of the maximum. (A threshold crossing would time spikes ~0.3 ms earlier than the data
+set.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks
 
 FINE_DT_MS = 0.125  # 8 samples/ms
 SPIKE_THRESHOLD_MV = -25.0
@@ -34,12 +34,16 @@ class Recording:
 
 def detect_spikes(trace_mv: np.ndarray, dt_ms: float = FINE_DT_MS,
                   threshold_mv: float = SPIKE_THRESHOLD_MV) -> np.ndarray:
-    """Times (ms) of the local maxima above threshold_mv of a uniformly sampled trace.
+    """Times (ms) of the strict local maxima above threshold_mv of a uniformly sampled trace.
 
-    A flat top counts once (scipy's find_peaks: its middle sample); the first and last
-    samples never count.
+    NeuronIO's rule: sample i is a spike when it is above threshold_mv and both neighbours
+    are lower. A flat top (two or more equal samples at the peak) is not a maximum, a
+    double-peaked spike gives two, and the first and last samples never count. Times are
+    sample index * dt_ms.
     """
-    peaks, _ = find_peaks(np.asarray(trace_mv, dtype=np.float64), height=threshold_mv)
+    v = np.asarray(trace_mv, dtype=np.float64)
+    mid = v[1:-1]
+    peaks = np.flatnonzero((mid > threshold_mv) & (mid > v[:-2]) & (mid > v[2:])) + 1
     return (peaks * dt_ms).astype(np.float32)
 
 

@@ -11,22 +11,28 @@ simulations store under segments/.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from os import PathLike
 from typing import Any
 
 import numpy as np
 from neuron import h
 
+from biophys_models.cell_spec import NexusSpec
+from biophys_models.errors import CellError
 from biophys_models.sections import CellSections
 from pipeline.datasets.contract import Segments
 
-#: A branch point splits the nexus search when the second-largest daughter subtree holds at
-#: least this share of the dendrite below it (an oblique holds a few %, a tuft half ~50 %).
+#: A branch point of the trunk is where the tuft starts when its second-largest daughter
+#: subtree holds at least this share of the dendrite beyond the point. An oblique holds a few
+#: % up to ~16 % (the highest oblique of the generated l5pc); each half of a tuft ~50 %.
 NEXUS_SHARE = 0.2
+#: Where along the last trunk section the nexus sits: NeuronIO records apic[50](0.9).
+NEXUS_X = 0.9
 
 
 @dataclass(frozen=True)
 class Nexus:
-    """The apical trunk where the tuft starts: the last trunk segment before the split."""
+    """The apical trunk where the tuft starts (or the point a cell spec names)."""
 
     segment: int  # index into the cell's Segments (and into the synapse layout)
     section: int  # dendritic section index
@@ -90,9 +96,42 @@ def _subtree_length(sec: Any, memo: dict[Any, float]) -> float:
     return memo[sec]
 
 
-def find_nexus(cell: CellSections, table: Segments) -> Nexus:
-    """Follow the apical trunk (the largest subtree at each branch point) up to the first
-    branch point whose second-largest daughter holds >= NEXUS_SHARE of the dendrite below."""
+def _nexus_at(cell: CellSections, table: Segments, sec: Any, x: float) -> Nexus:
+    """The segment of apical section `sec` that holds x (NEURON's rule: x = 1 is the last)."""
+    section = len(cell.basal) + cell.apical.index(sec)
+    rows = np.flatnonzero(table.section == section)
+    segment = int(rows[min(int(x * sec.nseg), sec.nseg - 1)])
+    centres = [seg.x for seg in sec]
+    return Nexus(segment=segment, section=section, x=float(centres[segment - rows[0]]),
+                 distance_um=float(table.distance_um[segment]))
+
+
+def _named_nexus(cell: CellSections, table: Segments, named: NexusSpec,
+                 where: str | PathLike[str] | None) -> Nexus:
+    """The apical section whose name (after the cell's prefix) is named.section, at named.x."""
+    for sec in cell.apical:
+        if named.section in (sec.name(), sec.name().rsplit(".", 1)[-1]):
+            return _nexus_at(cell, table, sec, named.x)
+    names = [sec.name().rsplit(".", 1)[-1] for sec in cell.apical]
+    listed = f"{names[0]} .. {names[-1]}" if names else "none"
+    raise CellError(where, f"nexus section '{named.section}' is not an apical section of the "
+                    f"cell (apical sections: {listed})")
+
+
+def find_nexus(cell: CellSections, table: Segments, named: NexusSpec | None = None,
+               where: str | PathLike[str] | None = None) -> Nexus:
+    """Where the nexus voltage is recorded: the point a cell spec names, else where the tuft
+    starts (NeuronIO records the apical trunk there: apic[50](0.9) of its cell).
+
+    The rule: start at the apical root with the largest subtree and follow the trunk (the
+    largest daughter subtree at each branch point, branch points being section ends); the
+    first branch point whose second-largest daughter subtree holds >= NEXUS_SHARE of the
+    dendrite beyond the point is where the tuft starts (an oblique stays below the share, a
+    tuft half holds about half). The nexus is at NEXUS_X of the trunk section ending there.
+    `where` (the spec file) names the problem when a named section does not exist.
+    """
+    if named is not None:
+        return _named_nexus(cell, table, named, where)
     if not cell.apical:
         raise ValueError("the cell has no apical dendrite, so no nexus")
     apical = set(cell.apical)
@@ -104,11 +143,8 @@ def find_nexus(cell: CellSections, table: Segments) -> Nexus:
                           key=lambda c: _subtree_length(c, memo), reverse=True)
         if not children:
             break
-        below = sum(_subtree_length(c, memo) for c in children)
-        if len(children) >= 2 and _subtree_length(children[1], memo) >= NEXUS_SHARE * below:
+        beyond = sum(_subtree_length(c, memo) for c in children)
+        if len(children) >= 2 and _subtree_length(children[1], memo) >= NEXUS_SHARE * beyond:
             break
         sec = children[0]
-    section = len(cell.basal) + cell.apical.index(sec)
-    segment = int(np.flatnonzero(table.section == section)[-1])  # the section's last one
-    return Nexus(segment=segment, section=section, x=float([seg.x for seg in sec][-1]),
-                 distance_um=float(table.distance_um[segment]))
+    return _nexus_at(cell, table, sec, NEXUS_X)

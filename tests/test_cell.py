@@ -12,9 +12,10 @@ from neuron import h
 
 from biophys_models.biophysics import CA_LVA_HOT_S_CM2, apical_ih
 from biophys_models.cell import build_cell
+from biophys_models.cell_spec import NexusSpec
 from biophys_models.errors import CellError
 from biophys_models.morphology import Morphology, SectionGeometry, generate_l5pc
-from biophys_models.segments import branch_ids
+from biophys_models.segments import NEXUS_SHARE, branch_ids, find_nexus
 from pipeline.datasets.contract import Segments
 from pipeline.protocol import synapses_of_segment
 
@@ -67,15 +68,50 @@ def test_l5pc_proportions_and_axon_stub(cell):
     assert axon[1].parentseg().sec == axon[0]
 
 
+def _subtree_um(sec) -> float:
+    return sum(s.L for s in sec.subtree())
+
+
 def test_nexus_is_where_the_trunk_splits_into_the_tuft(cell):
     nexus_sec = cell.nexus_segment.sec
     assert cell.segments.type[cell.nexus.segment] == "apical"
-    assert cell.nexus.x == _x(cell)[cell.nexus.segment] == max(seg.x for seg in nexus_sec)
+    # NeuronIO records apic[50](0.9): the segment holding x = 0.9 of the last trunk section
+    assert cell.nexus.x == _x(cell)[cell.nexus.segment]
+    assert cell.nexus_segment == nexus_sec(0.9)
     daughters = nexus_sec.children()
     assert len(daughters) == 2
     # both daughters carry a real share of the tuft
-    lengths = [sum(s.L for s in d.subtree()) for d in daughters]
+    lengths = [_subtree_um(d) for d in daughters]
     assert min(lengths) > 0.3 * max(lengths)
+    # below it every trunk junction gives off an oblique: a small share of what lies beyond
+    sec, junctions = nexus_sec, 0
+    while (parent := sec.parentseg().sec) in cell.sections.apical:
+        others = [_subtree_um(c) for c in parent.children() if c != sec]
+        assert len(others) == 1 and others[0] < NEXUS_SHARE * (others[0] + _subtree_um(sec))
+        sec, junctions = parent, junctions + 1
+    assert junctions == 9  # the nine obliques of the generated trunk
+    # the generated trunk is 850 um and starts at the soma's end (12 um): the tuft starts
+    # at 862 um, and x = 0.9 of the last (165 um, 9-segment) section is its last segment
+    assert h.distance(cell.soma(0.5), nexus_sec(1)) == pytest.approx(862.0)
+    assert cell.nexus.distance_um == pytest.approx(862.0 - 165.0 / 18)
+
+
+def test_named_nexus_resolves_a_section_name(cell):
+    nexus_sec = cell.nexus_segment.sec
+    name = nexus_sec.name().rsplit(".", 1)[-1]  # "apic[36]": hoc's name after the cell prefix
+    assert find_nexus(cell.sections, cell.segments, NexusSpec(name, 0.9)) == cell.nexus
+    assert find_nexus(cell.sections, cell.segments, NexusSpec(nexus_sec.name(), 0.9)) \
+        == cell.nexus
+    first = find_nexus(cell.sections, cell.segments, NexusSpec("apic[0]", 0.0))
+    assert first.segment == 262 and first.section == len(cell.sections.basal)
+    last = find_nexus(cell.sections, cell.segments, NexusSpec("apic[0]", 1.0))
+    assert last.segment == 262 + cell.sections.apical[0].nseg - 1
+    assert last.x == max(seg.x for seg in cell.sections.apical[0])
+    with pytest.raises(CellError, match=r"^cell.yaml: nexus section 'apic\[500\]' is not an "
+                       r"apical section .*apic\[0\] \.\. apic\[66\]"):
+        find_nexus(cell.sections, cell.segments, NexusSpec("apic[500]", 0.9), "cell.yaml")
+    with pytest.raises(CellError, match="'dend\\[0\\]' is not an apical section"):
+        find_nexus(cell.sections, cell.segments, NexusSpec("dend[0]", 0.5), "cell.yaml")
 
 
 def test_hay_rules_by_kind_and_distance(cell):
@@ -322,11 +358,12 @@ def test_reconstruction_segment_metadata(reconstruction):
     # every section here ends in a fork or a tip: one branch id per section, in order
     assert np.array_equal(seg.branch[np.r_[0, np.flatnonzero(np.diff(seg.section)) + 1]],
                           np.arange(len(secs)))
-    # the trunk (second apical section) forks into two equal tuft branches: the nexus
+    # the trunk (second apical section, 550 um, 27 segments) forks into two equal tuft
+    # branches: the nexus is its segment holding x = 0.9 (segment 24), not the oblique's fork
     trunk = len(cell.sections.basal) + 1
     assert cell.nexus.section == trunk
-    assert cell.nexus.segment == np.flatnonzero(seg.section == trunk)[-1]
-    assert cell.nexus.distance_um == pytest.approx(942.0 - 550.0 / 27 / 2, abs=1e-3)
+    assert cell.nexus.segment == np.flatnonzero(seg.section == trunk)[24]
+    assert cell.nexus.distance_um == pytest.approx(392.0 + 550.0 * 24.5 / 27, abs=1e-3)
 
 
 def test_reconstruction_gets_the_neuronio_synapse_layout(reconstruction):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from biophys_models.cell_spec import load_cell_spec
+from biophys_models.cell_spec import NexusSpec, load_cell_spec
 from biophys_models.errors import CellError
 from tests.cell_helpers import run_python
 
@@ -128,9 +128,19 @@ import json, sys
 import numpy as np
 from biophys_models.cell import build_cell
 from biophys_models.errors import CellError
+from biophys_models.cell_spec import load_cell_spec
+from biophys_models.segments import find_nexus
 from biophys_models.simulator import RunSettings, simulate
 out = {}
 cell = build_cell(sys.argv[1])
+named = {}
+for path in sys.argv[2:4]:  # specs that name their nexus, resolved on the built sections
+    spec = load_cell_spec(path)
+    try:
+        nexus = find_nexus(cell.sections, cell.segments, spec.nexus, spec.path)
+        named[path] = [nexus.section, nexus.segment, nexus.x]
+    except CellError as err:
+        named[path] = str(err)
 syn = np.array([0, cell.num_exc - 1, cell.num_exc])
 t = np.array([5.0, 5.0, 6.0])
 rec = simulate(cell, syn, t, RunSettings(duration_ms=40, record_dendrites=True))
@@ -140,9 +150,12 @@ out["good"] = {
     "nseg": [s.nseg for s in cell.sections.dendrites],
     "leak": cell.soma(0.5).tinyleak.g, "shape": list(rec.dendritic_voltage_mv.shape),
     "depolarised": float(rec.dendritic_voltage_mv[0].max()),
-    "nexus_section": cell.nexus.section,
+    "nexus_section": cell.nexus.section, "nexus_segment": cell.nexus.segment,
+    "named": named,
 }
-for path in sys.argv[2:]:
+built = build_cell(sys.argv[2]).nexus  # the spec naming apic[1](0.5), built whole
+out["good"]["built_named"] = [built.section, built.segment, built.x]
+for path in sys.argv[4:]:
     try:
         build_cell(path)
         out[path] = None
@@ -155,6 +168,8 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def results(model_folder: Path) -> dict:
     bad = {
+        # build_cell itself resolves a named nexus (the first of these builds)
+        "nexus": _spec(model_folder, "built_bad_nexus", nexus={"section": "apic[7]", "x": 0.9}),
         "missing": _spec(model_folder, "missing", template_args=["morphologies/absent.swc"]),
         "template": _spec(model_folder, "wrong_template", template_name="NoSuchCell"),
         "seclist": _spec(model_folder, "wrong_list",
@@ -164,11 +179,14 @@ def results(model_folder: Path) -> dict:
         "zero": _spec(model_folder, "zero", template_args=["morphologies/zero.swc"]),
     }
     good = _spec(model_folder, "good")
-    code = (f"import sys; sys.argv = {[ 'x', str(good), *map(str, bad.values())]!r}\n"
-            + BUILD_ALL)
+    named = [_spec(model_folder, "named", nexus={"section": "apic[1]", "x": 0.5}),
+             _spec(model_folder, "bad_nexus", nexus={"section": "apic[7]", "x": 0.9})]
+    argv = ["x", str(good), *map(str, named), *map(str, bad.values())]
+    code = f"import sys; sys.argv = {argv!r}\n" + BUILD_ALL
     out = run_python(code)
     return {"good": out["good"], **{k: out[str(v)] for k, v in bad.items()},
-            "paths": {k: str(v) for k, v in bad.items()}}
+            "named": [out["good"]["named"][str(p)] for p in named],
+            "paths": {k: str(v) for k, v in bad.items()}, "named_paths": list(map(str, named))}
 
 
 def test_template_spec_builds_with_the_neuronio_synapse_layout(results):
@@ -182,9 +200,21 @@ def test_template_spec_builds_with_the_neuronio_synapse_layout(results):
     assert good["shape"] == [21, 40]
     assert good["depolarised"] > -69.8  # input 0 reached segment 0 (rest: -70 mV)
     assert good["nexus_section"] == 2  # the apical root splits into two equal branches
+    assert good["nexus_segment"] == 6 + 4  # x = 0.9 of its 5 segments: the last
+
+
+def test_template_spec_names_its_nexus(results):
+    named, bad = results["named"]
+    # apic[1] is the template's second apical section (section 3): x = 0.5 is its middle
+    assert named == [3, 6 + 5 + 2, 0.5]
+    assert results["good"]["built_named"] == named  # build_cell records the named nexus
+    assert "\n" not in bad
+    assert bad.startswith(results["named_paths"][1] + ": nexus section 'apic[7]' is not an "
+                          "apical section of the cell (apical sections: apic[0] .. apic[2])"), bad
 
 
 @pytest.mark.parametrize("case, message", [
+    ("nexus", r"nexus section 'apic\[7\]' is not an apical section"),
     ("missing", r"template_args file 'morphologies/absent.swc' not found"),
     ("template", r"TinyCell.hoc defines no template named 'NoSuchCell'"),
     ("seclist", r"has no SectionList 'apicals'"),
@@ -222,3 +252,32 @@ def test_spec_validation_without_neuron(tmp_path: Path):
         """))
     with pytest.raises(CellError, match="template file 't.hoc' not found"):
         load_cell_spec(path)
+
+
+def test_spec_nexus_key_is_validated_without_neuron(tmp_path: Path):
+    (tmp_path / "cell.asc").write_text("")
+    path = tmp_path / "spec.yaml"
+    # flow style needs the name quoted ([ ] are YAML flow indicators); block style does not
+    path.write_text("name: x\nmorphology: cell.asc\nnexus: {section: 'apic[50]', x: 0.9}\n")
+    assert load_cell_spec(path).nexus == NexusSpec("apic[50]", 0.9)
+    path.write_text("name: x\nmorphology: cell.asc\nnexus:\n  section: apic[50]\n  x: 0.9\n")
+    assert load_cell_spec(path).nexus == NexusSpec("apic[50]", 0.9)
+    path.write_text("name: x\nmorphology: cell.asc\nnexus: {section: trunk, x: 1}\n")
+    assert load_cell_spec(path).nexus == NexusSpec("trunk", 1.0)
+    path.write_text("name: x\nmorphology: cell.asc\n")
+    assert load_cell_spec(path).nexus is None
+    bad = {
+        "'apic[50]'": r"'nexus' must be a mapping with keys \['section', 'x'\]",
+        "{section: 'apic[50]'}": r"'nexus' must be a mapping with keys",
+        "{section: 'apic[50]', x: 0.9, colour: red}": r"'nexus' must be a mapping with keys",
+        "{section: 'apic[50](0.9)', x: 0.9}": r"nexus section must be a section name",
+        "{section: 50, x: 0.9}": r"nexus section must be a section name",
+        "{1: 2, x: 0.9}": r"'nexus' must be a mapping with keys",
+        "{section: 'apic[50]', x: 1.5}": r"nexus x must be a number in \[0, 1\], got 1.5",
+        "{section: 'apic[50]', x: true}": r"nexus x must be a number in \[0, 1\]",
+    }
+    for value, message in bad.items():
+        path.write_text(f"name: x\nmorphology: cell.asc\nnexus: {value}\n")
+        with pytest.raises(CellError, match=message) as err:
+            load_cell_spec(path)
+        assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)

@@ -27,6 +27,26 @@ def test_detect_spikes_finds_local_maxima_above_threshold():
     assert detect_spikes(np.full(50, -20.0)).size == 0  # flat is not a maximum
 
 
+def test_detect_spikes_counts_strict_maxima_only():
+    """NeuronIO's rule on the 8 samples/ms trace: the sample before and the sample after are
+    both lower, and the sample is above -25 mV; times are sample index / 8 ms."""
+    trace = np.full(80, -70.0)
+    trace[8:13] = [-40.0, 0.0, 20.0, 20.0, -10.0]  # flat top: two equal samples, no maximum
+    trace[24:29] = [-40.0, 10.0, 0.0, 15.0, -30.0]  # double peak: two strict maxima
+    trace[40:43] = [-40.0, -26.0, -40.0]  # a strict maximum below -25 mV
+    trace[56:59] = [-40.0, -24.5, -40.0]  # ... and one just above
+    trace[0], trace[-1] = 30.0, 30.0  # the first and last samples have one neighbour
+    assert detect_spikes(trace).tolist() == [25 / 8, 27 / 8, 57 / 8]
+    assert detect_spikes(trace).dtype == np.float32
+    # a flat top stays no spike however wide, and a single higher sample on it is one
+    plateau = np.full(20, -70.0)
+    plateau[5:15] = 5.0
+    assert detect_spikes(plateau).size == 0
+    plateau[9] = 6.0
+    assert detect_spikes(plateau).tolist() == [9 / 8]
+    assert detect_spikes(np.array([-70.0, 0.0])).size == 0
+
+
 def test_recording_shapes_and_dtypes(cell):
     syn, t = input_spikes(cell.segments.type, cell.segments.length_um, 50, 3, 0)
     rec = simulate(cell, syn, t, RunSettings(duration_ms=50, record_dendrites=True))
