@@ -6,7 +6,8 @@ defaults for free; pipeline.evaluation.run, which scores, imports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from pipeline.errors import UserError
@@ -41,3 +42,27 @@ class Protocol:
                                                f"got {self.skip_ms}")
         if self.max_spikes < 0:
             raise UserError(f"{flags}max-spikes", f"must be at least 0, got {self.max_spikes}")
+
+
+PROTOCOL_HELP = {
+    "window_ms": "prediction window",
+    "burn_in_ms": "discarded start of each window after the first",
+    "skip_ms": "unscored start of each simulation",
+    "max_spikes": "drop simulations with more output spikes than this",
+}
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """One flag per Protocol field, `--{prefix}window-ms` ...: evaluate's own, and the sweep's
+    (prefix `eval-`) for scoring its points the same way."""
+    for field in fields(Protocol):
+        parser.add_argument(f"--{prefix}{field.name.replace('_', '-')}", type=int,
+                            default=field.default,
+                            metavar="MS" if field.name.endswith("_ms") else "N",
+                            help=f"{PROTOCOL_HELP[field.name]} (default {field.default})")
+
+
+def protocol_from_args(args: argparse.Namespace, prefix: str = "") -> Protocol:
+    """The Protocol of the flags `add_protocol_arguments(parser, prefix)` added."""
+    dest = prefix.replace("-", "_")
+    return Protocol(**{f.name: getattr(args, dest + f.name) for f in fields(Protocol)})

@@ -20,9 +20,10 @@ from pipeline.evaluation.settings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHECKPOINT,
     DEFAULT_NUM_TRACES,
+    add_protocol_arguments,
+    protocol_from_args,
 )
 from pipeline.filenames import EVAL_METRICS
-from pipeline.protocol import BURN_IN_MS, MAX_SPIKES, SKIP_MS, WINDOW_MS
 from pipeline.runtime.devices import DEVICE_CHOICES
 
 
@@ -34,16 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
     parser.add_argument("--checkpoint", choices=CHECKPOINTS, default=DEFAULT_CHECKPOINT,
                         help=f"which checkpoint of --model-dir (default {DEFAULT_CHECKPOINT})")
-    parser.add_argument("--window-ms", type=int, default=WINDOW_MS, metavar="MS",
-                        help=f"prediction window (default {WINDOW_MS})")
-    parser.add_argument("--burn-in-ms", type=int, default=BURN_IN_MS, metavar="MS",
-                        help=f"discarded start of each window after the first "
-                             f"(default {BURN_IN_MS})")
-    parser.add_argument("--skip-ms", type=int, default=SKIP_MS, metavar="MS",
-                        help=f"unscored start of each simulation (default {SKIP_MS})")
-    parser.add_argument("--max-spikes", type=int, default=MAX_SPIKES, metavar="N",
-                        help=f"drop simulations with more output spikes than this "
-                             f"(default {MAX_SPIKES})")
+    add_protocol_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
                         help=f"simulations read at once and windows per forward pass "
                              f"(default {DEFAULT_BATCH_SIZE})")
@@ -58,9 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from pipeline.evaluation.run import evaluate
-    from pipeline.evaluation.settings import Protocol
 
-    protocol = Protocol(window_ms=args.window_ms, burn_in_ms=args.burn_in_ms,
-                        skip_ms=args.skip_ms, max_spikes=args.max_spikes)
-    evaluate(args.data, args.model_dir, args.out, args.checkpoint, protocol, args.batch_size,
-             args.device, args.label, args.num_traces)
+    evaluate(args.data, args.model_dir, args.out, args.checkpoint, protocol_from_args(args),
+             args.batch_size, args.device, args.label, args.num_traces)

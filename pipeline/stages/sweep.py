@@ -20,7 +20,6 @@ fit of the frontier), OUT/frontier.png and OUT/plane_<budget>.png.
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.config.training import (
@@ -29,7 +28,11 @@ from pipeline.config.training import (
     settings_from_args,
 )
 from pipeline.errors import UserError
-from pipeline.evaluation.settings import DEFAULT_BATCH_SIZE, Protocol
+from pipeline.evaluation.settings import (
+    DEFAULT_BATCH_SIZE,
+    add_protocol_arguments,
+    protocol_from_args,
+)
 from pipeline.runtime.cluster import add_cluster_arguments
 from pipeline.runtime.devices import DEVICE_CHOICES
 from pipeline.sweep.analysis import (
@@ -70,10 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
                         help=f"(default {DEFAULT_BATCH_SIZE})")
     # The evaluate stage's protocol, for scoring every point (params.yaml: evaluate).
-    for name, default in asdict(Protocol()).items():
-        parser.add_argument(f"--eval-{name.replace('_', '-')}", type=int, default=default,
-                            metavar="MS" if name.endswith("_ms") else "N",
-                            help=f"evaluate's --{name.replace('_', '-')} (default {default})")
+    add_protocol_arguments(parser, prefix="eval-")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                         help="auto: the GPU when one is visible (points in sequence, or "
                              "--workers N at a time); else the CPU, points in parallel")
@@ -97,4 +97,4 @@ def run(args: argparse.Namespace) -> None:
           parse_model_settings(args.model_settings), lists["--units"],
           lists["--complexities"], args.tolerance, args.min_connectivity,
           args.eval_split, args.eval_batch_size, args.device, args.workers, args.scheduler,
-          Protocol(**{name: getattr(args, f"eval_{name}") for name in asdict(Protocol())}))
+          protocol_from_args(args, prefix="eval-"))
