@@ -5,7 +5,8 @@ Sources:
   path/to/cell.swc|.asc   a reconstruction read by Import3d + Hay biophysics
   path/to/spec.yaml       a user's cell spec (hoc template, or a reconstruction)
 
-Every cell gets the NeuronIO synapse layout and its segment metadata. Build a cell once
+Every cell gets the NeuronIO synapse layout, its segment metadata and, if asked, one of the
+NeuronIO paper's variants (`cell_variant.CellVariant`). Build a cell once
 per process and simulate it many times (`simulator.simulate` re-initialises each run).
 """
 
@@ -24,7 +25,9 @@ from biophys_models.cell_spec import (
     NexusSpec,
     load_cell_spec,
 )
+from biophys_models.cell_variant import CellVariant
 from biophys_models.errors import CellError
+from biophys_models.membrane_variants import apply_variant
 from biophys_models.morphology import check_counts, generate_l5pc
 from biophys_models.readers import (
     RECONSTRUCTION_SUFFIXES,
@@ -43,12 +46,15 @@ AXON_STUB = (2, 30.0, 1.0)  # sections, length um, diameter um (NeuronIO / Hay r
 
 
 class Cell:
-    """A built cell: its sections, segment metadata, nexus and synapses."""
+    """A built cell: its sections (altered as its variant says), segment metadata, nexus
+    and synapses."""
 
     def __init__(self, name: str, sections: CellSections, owner: Any,
-                 synapses_nmda: bool, coreneuron: bool = False,
+                 variant: CellVariant, coreneuron: bool = False,
                  nexus: NexusSpec | None = None, where: Path | None = None) -> None:
+        apply_variant(sections, variant, where or name)
         self.name = name
+        self.variant = variant
         self.coreneuron = coreneuron  # its mechanisms were also compiled for CoreNEURON
         self.sections = sections
         self._owner = owner  # keeps the hoc template instance / section owner alive
@@ -56,7 +62,7 @@ class Cell:
         self.nexus: Nexus = find_nexus(sections, self.segments, nexus, where)
         self.dendritic_segments: list[Any] = [seg for sec in sections.dendrites for seg in sec]
         self.soma = sections.soma[0]
-        self.synapses: SynapseLayout = attach_synapses(self.dendritic_segments, synapses_nmda)
+        self.synapses: SynapseLayout = attach_synapses(self.dendritic_segments, variant.nmda)
 
     @property
     def num_exc(self) -> int:
@@ -65,6 +71,12 @@ class Cell:
     @property
     def num_inh(self) -> int:
         return self.synapses.num_inh
+
+    @property
+    def label(self) -> str:
+        """The name and, for a variant, what differs: what a data set calls its cell."""
+        changes = self.variant.label()
+        return f"{self.name} ({changes})" if changes else self.name
 
     @property
     def nexus_segment(self) -> Any:
@@ -106,7 +118,7 @@ def _load(mod_files: list[Path] | None, coreneuron: bool) -> None:
     load_mechanisms(files, coreneuron=coreneuron)
 
 
-def _build_reconstruction(path: Path, name: str, nmda: bool, coreneuron: bool,
+def _build_reconstruction(path: Path, name: str, variant: CellVariant, coreneuron: bool,
                           spec: CellSpec | None = None) -> Cell:
     _load(None, coreneuron)
     owner = SectionOwner(name)
@@ -114,13 +126,13 @@ def _build_reconstruction(path: Path, name: str, nmda: bool, coreneuron: bool,
     check_diameters(sections, path)
     if not sections.basal and not sections.apical:
         raise CellError(path, "the morphology has no basal or apical dendrite")
-    return Cell(name, _with_hay_biophysics(sections, owner), owner, nmda, coreneuron,
+    return Cell(name, _with_hay_biophysics(sections, owner), owner, variant, coreneuron,
                 spec.nexus if spec else None, spec.path if spec else None)
 
 
-def _build_from_spec(spec: CellSpec, nmda: bool, coreneuron: bool) -> Cell:
+def _build_from_spec(spec: CellSpec, variant: CellVariant, coreneuron: bool) -> Cell:
     if spec.morphology is not None:
-        return _build_reconstruction(spec.morphology, spec.name, nmda, coreneuron, spec)
+        return _build_reconstruction(spec.morphology, spec.name, variant, coreneuron, spec)
     from biophys_models.compile import builtin_mod_files
     from biophys_models.template import instantiate_template
 
@@ -130,28 +142,31 @@ def _build_from_spec(spec: CellSpec, nmda: bool, coreneuron: bool) -> Cell:
     if not sections.dendrites:
         raise CellError(spec.path, f"SectionLists '{spec.section_lists['basal']}' and "
                         f"'{spec.section_lists['apical']}' are both empty")
-    return Cell(spec.name, sections, obj, nmda, coreneuron, spec.nexus, spec.path)
+    return Cell(spec.name, sections, obj, variant, coreneuron, spec.nexus, spec.path)
 
 
-def build_cell(source: str | Path, *, nmda: bool = True, coreneuron: bool = False) -> Cell:
-    """Build a cell from a built-in name, a reconstruction file or a YAML spec.
+def build_cell(source: str | Path, *, variant: CellVariant | None = None,
+               coreneuron: bool = False) -> Cell:
+    """Build a cell (as `variant` says; default: unchanged) from a built-in name, a
+    reconstruction file or a YAML spec.
 
     coreneuron=True compiles its mechanisms for CoreNEURON too (needed by
     RunSettings(coreneuron=True)); a process holds one mechanism library, so every cell
     of a process must agree on it.
     """
+    variant = variant or CellVariant()
     if isinstance(source, str) and source in BUILTIN_CELLS:
         _load(None, coreneuron)
         morph = generate_l5pc()
         check_counts(morph, L5PC_SEGMENTS)
         owner = SectionOwner("l5pc")
         sections = _with_hay_biophysics(sections_from_morphology(morph, owner), owner)
-        return Cell("l5pc", sections, owner, nmda, coreneuron)
+        return Cell("l5pc", sections, owner, variant, coreneuron)
     path = Path(source)
     suffix = path.suffix.lower()
     if suffix in SPEC_SUFFIXES:
-        return _build_from_spec(load_cell_spec(path), nmda, coreneuron)
+        return _build_from_spec(load_cell_spec(path), variant, coreneuron)
     if suffix in RECONSTRUCTION_SUFFIXES:
-        return _build_reconstruction(path.resolve(), path.stem, nmda, coreneuron)
+        return _build_reconstruction(path.resolve(), path.stem, variant, coreneuron)
     raise CellError(source, f"not a built-in cell {list(BUILTIN_CELLS)}, a .yaml cell spec "
                     f"or a .swc/.asc morphology")

@@ -1,24 +1,24 @@
-"""The NeuronIO input protocol (Beniaguev et al. 2021), as pure numpy.
+"""The NeuronIO input protocol (Beniaguev et al. 2021), as pure numpy: the original
+generator's rules (../shared/reference/neuronio.md, "Input spike protocol").
 
-Per simulation and per dendritic tree (basal, apical):
-1. a coarse rate held piecewise constant, each hold lasting a duration drawn from
-   `hold_ms` plus uniform jitter; excitation uniform on `exc_range` spikes per tree per
-   100 ms, inhibition uniform on [max(0, exc - inh_below), exc + inh_above];
-2. the coarse rates smoothed with a normalised Gaussian kernel, sigma drawn from
-   `sigma_ms` plus uniform jitter, window 1 + 7 sigma samples;
-3. split over the tree's segments in proportion to (length + 10 um), times uniform noise
-   in [0.5, 1.5] per segment and 1 ms sample;
-4. per 1 ms bin, a spike probability drawn from an exponential distribution whose mean is
-   that rate, then a Bernoulli draw (doubly stochastic).
-
-Choices where the published description leaves room (docs/architecture.md): each tree
-draws its own hold sequence and sigma, shared by its excitation and inhibition (the
-inhibition range depends on the excitation of the same hold); the smoothing acts on the
-coarse tree rate (the per-sample noise is applied after it, which changes no expected rate);
-edges are smoothed with the nearest value (no rate drop at the start and end).
+Per simulation:
+1. ONE hold duration (a choice of `hold_ms` plus int(uniform(-jitter, +jitter))) and ONE
+   integer smoothing sigma (likewise), shared by both trees and by excitation/inhibition;
+2. n = ceil(duration / hold) coarse samples of four independent series, in spikes per tree
+   per 100 ms: per tree, excitation uniform on the tree's range, inhibition sample by
+   sample uniform on [max(0, exc - below), exc + above];
+3. per segment and coarse sample, rate = tree rate / (100 sum(L + 10 um)) * (L + 10 um) *
+   noise, noise uniform in [0.5, 1.5] (separate for excitation and inhibition), so that
+   each segment keeps its own rate through the smoothing;
+4. each coarse sample held for `hold` 1-ms bins (cropped to the duration), then convolved
+   with a normalised Gaussian window of 1 + 7 sigma samples in "same" mode with zero
+   padding (the rates sag towards both ends of every simulation);
+5. per 1 ms bin, p drawn from an exponential distribution whose mean is that rate, and a
+   spike when uniform(0, 1) < p (at most one per synapse and bin).
 
 Every random number of simulation `sim_id` comes from `numpy.random.default_rng([seed,
-sim_id])`, so any simulation can be regenerated on its own, on any worker.
+sim_id])` (the spike draw from `[seed, sim_id, 1]`), so any simulation can be regenerated
+on its own, on any worker.
 """
 
 from __future__ import annotations
@@ -26,37 +26,48 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.ndimage import convolve1d
+from scipy.signal import fftconvolve
+from scipy.signal.windows import gaussian
 
 from pipeline.protocol import EXC_RANGE, INH_OFFSETS, synapses_of_segment
 
+PROTOCOL_VERSION = 2  # 1: the generator before issue 15 (per-tree holds, per-ms noise)
 TREES = ("basal", "apical")
 LENGTH_OFFSET_UM = 10.0
 
 
 @dataclass(frozen=True)
 class ProtocolSettings:
-    """The protocol's ranges; the published data set mixes several (e.g. exc 0..1000)."""
+    """The protocol's ranges (spikes per tree per 100 ms) and its hold and sigma choices."""
 
-    exc_range: tuple[float, float] = EXC_RANGE  # spikes per tree per 100 ms
-    inh_below: float = INH_OFFSETS[0]
-    inh_above: float = INH_OFFSETS[1]
+    basal_exc_range: tuple[float, float] = EXC_RANGE
+    apical_exc_range: tuple[float, float] = EXC_RANGE
+    basal_inh_offsets: tuple[float, float] = INH_OFFSETS  # inh on [exc - B, exc + A]
+    apical_inh_offsets: tuple[float, float] = INH_OFFSETS
     hold_ms: tuple[int, ...] = (25, 30, 35, 40, 45, 55, 60, 65, 70, 75, 80, 85, 90, 100,
                                 150, 200, 300, 450)
-    hold_jitter_ms: float = 20.0
+    hold_jitter_ms: int = 20
     sigma_ms: tuple[int, ...] = (25, 30, 35, 40, 50, 60, 80, 100, 150, 200, 300, 400, 500,
                                  600)
-    sigma_jitter_ms: float = 20.0
+    sigma_jitter_ms: int = 20
     noise_range: tuple[float, float] = (0.5, 1.5)
 
     def __post_init__(self) -> None:
-        lo, hi = self.exc_range
-        if not 0 <= lo <= hi:
-            raise ValueError(f"exc_range must satisfy 0 <= low <= high, got {self.exc_range}")
+        for tree in TREES:
+            lo, hi = self.exc_range(tree)
+            if not 0 <= lo <= hi:
+                raise ValueError(f"{tree} exc_range must satisfy 0 <= low <= high, "
+                                 f"got {self.exc_range(tree)}")
         if min(self.hold_ms) - self.hold_jitter_ms < 1:
             raise ValueError("hold durations minus jitter must stay >= 1 ms")
-        if min(self.sigma_ms) - self.sigma_jitter_ms <= 0:
-            raise ValueError("smoothing sigmas minus jitter must stay > 0 ms")
+        if min(self.sigma_ms) - self.sigma_jitter_ms < 1:
+            raise ValueError("smoothing sigmas minus jitter must stay >= 1 ms")
+
+    def exc_range(self, tree: str) -> tuple[float, float]:
+        return getattr(self, f"{tree}_exc_range")
+
+    def inh_offsets(self, tree: str) -> tuple[float, float]:
+        return getattr(self, f"{tree}_inh_offsets")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -66,32 +77,34 @@ class ProtocolSettings:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def coarse_rates(rng: np.random.Generator, duration_ms: int, settings: ProtocolSettings
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Piecewise-constant (excitatory, inhibitory) tree rates, spikes per ms, per 1 ms bin."""
-    exc = np.empty(duration_ms)
-    inh = np.empty(duration_ms)
-    t = 0
-    while t < duration_ms:
-        hold = int(round(rng.choice(settings.hold_ms)
-                         + rng.uniform(-settings.hold_jitter_ms, settings.hold_jitter_ms)))
-        e = rng.uniform(*settings.exc_range)
-        i = rng.uniform(max(0.0, e - settings.inh_below), e + settings.inh_above)
-        exc[t:t + hold], inh[t:t + hold] = e / 100.0, i / 100.0
-        t += hold
-    return exc, inh
+def _jittered(rng: np.random.Generator, choices: tuple[int, ...], jitter: int) -> int:
+    """A choice plus int(uniform(-jitter, +jitter)) ms, as the original draws hold and sigma."""
+    return int(rng.choice(choices)) + int(rng.uniform(-jitter, jitter))
 
 
-def gaussian_kernel(sigma_ms: float) -> np.ndarray:
-    """Normalised Gaussian, 1 + 7 sigma samples wide (rounded to an odd length)."""
-    half = int(round(7 * sigma_ms)) // 2
-    x = np.arange(-half, half + 1, dtype=np.float64)
-    kernel = np.exp(-0.5 * (x / sigma_ms) ** 2)
+def gaussian_kernel(sigma_ms: int) -> np.ndarray:
+    """Normalised Gaussian window of 1 + 7 sigma samples, std sigma."""
+    kernel = gaussian(1 + 7 * sigma_ms, std=sigma_ms)
     return kernel / kernel.sum()
 
 
-def smooth(rate: np.ndarray, sigma_ms: float) -> np.ndarray:
-    return convolve1d(rate, gaussian_kernel(sigma_ms), mode="nearest")
+def smooth(rate: np.ndarray, sigma_ms: int) -> np.ndarray:
+    """Convolve along the last axis in "same" mode with zero padding (never below 0)."""
+    kernel = gaussian_kernel(sigma_ms).reshape((1,) * (rate.ndim - 1) + (-1,))
+    out = fftconvolve(rate, kernel, mode="same", axes=-1)
+    return np.maximum(out, 0.0)  # the FFT leaves -1e-17 where the rate is 0
+
+
+def _tree_rates(rng: np.random.Generator, weight: np.ndarray, n: int,
+                exc_range: tuple[float, float], inh_offsets: tuple[float, float],
+                noise_range: tuple[float, float]) -> np.ndarray:
+    """[2 (exc, inh), segments, n] coarse per-segment rates of one tree, spikes per ms."""
+    exc = rng.uniform(*exc_range, size=n)
+    below, above = inh_offsets
+    inh = rng.uniform(np.maximum(0.0, exc - below), exc + above)
+    share = weight / weight.sum() / 100.0 if len(weight) else weight
+    noise = rng.uniform(*noise_range, size=(2, len(weight), n))
+    return np.stack([exc, inh])[:, None, :] * share[None, :, None] * noise
 
 
 def segment_rates(segment_type: np.ndarray, length_um: np.ndarray, duration_ms: int,
@@ -102,18 +115,18 @@ def segment_rates(segment_type: np.ndarray, length_um: np.ndarray, duration_ms: 
     Returned before the exponential draw, so the protocol's statistics can be checked."""
     settings = settings or ProtocolSettings()
     rng = np.random.default_rng([seed, sim_id])
-    n = len(segment_type)
-    rates = np.zeros((2, n, duration_ms))
+    hold = _jittered(rng, settings.hold_ms, settings.hold_jitter_ms)
+    sigma = _jittered(rng, settings.sigma_ms, settings.sigma_jitter_ms)
+    n = -(-duration_ms // hold)
+    types = np.asarray(segment_type)
     weight = np.asarray(length_um, dtype=np.float64) + LENGTH_OFFSET_UM
+    coarse = np.zeros((2, len(types), n))
     for tree in TREES:
-        idx = np.flatnonzero(np.asarray(segment_type) == tree)
-        exc, inh = coarse_rates(rng, duration_ms, settings)
-        sigma = rng.choice(settings.sigma_ms) + rng.uniform(-settings.sigma_jitter_ms,
-                                                            settings.sigma_jitter_ms)
-        share = weight[idx] / weight[idx].sum() if len(idx) else weight[idx]
-        for k, tree_rate in enumerate((exc, inh)):
-            noise = rng.uniform(*settings.noise_range, size=(len(idx), duration_ms))
-            rates[k, idx] = share[:, None] * smooth(tree_rate, sigma)[None, :] * noise
+        idx = np.flatnonzero(types == tree)
+        coarse[:, idx] = _tree_rates(rng, weight[idx], n, settings.exc_range(tree),
+                                     settings.inh_offsets(tree), settings.noise_range)
+    fine = np.repeat(coarse, hold, axis=-1)[..., :duration_ms]
+    rates = smooth(fine, sigma)
     return rates[0], rates[1]
 
 
@@ -130,7 +143,7 @@ def input_spikes(segment_type: np.ndarray, length_um: np.ndarray, duration_ms: i
     rates = np.empty((2 * n, duration_ms))  # [input, T]
     exc_input, inh_input = synapses_of_segment(np.arange(n), n)
     rates[exc_input], rates[inh_input] = exc, inh
-    p = np.minimum(rng.exponential(1.0, size=rates.shape) * rates, 1.0)
+    p = rng.exponential(1.0, size=rates.shape) * rates  # mean: the rate
     synapse, time_ms = np.nonzero(rng.random(rates.shape) < p)
     order = np.lexsort((synapse, time_ms))
     return synapse[order].astype(np.int32), time_ms[order].astype(np.int32)

@@ -17,7 +17,21 @@ FPR_POINTS = (0.0025, 0.01)  # false-positive rates the TPR is reported at; the 
 # The input generator's ranges that `simulate` exposes as flags (the rest of the generator
 # is biophys_models.protocol.ProtocolSettings):
 EXC_RANGE = (0.0, 800.0)  # excitation drawn on this range, spikes per tree per 100 ms
-INH_OFFSETS = (600.0, 200.0)  # inhibition drawn on [exc - 600, exc + 200]
+INH_OFFSETS = (600.0, 200.0)  # inhibition drawn on [max(0, exc - 600), exc + 200]
+
+# The NeuronIO paper's cell variants (biophys_models.cell_variant.CellVariant): the
+# excitatory synapse, AMPA + NMDA or AMPA only, and the dendrites, active or passive.
+SYNAPSES = ("ampa_nmda", "ampa")
+DENDRITES = ("active", "passive")
+
+# Named sets of per-tree ranges (`simulate --protocol-preset`): the NMDA data's (the
+# default) and the AMPA-only ranges the original script carries.
+PROTOCOL_PRESETS = {
+    "nmda": {"basal_exc_range": EXC_RANGE, "apical_exc_range": EXC_RANGE,
+             "basal_inh_offsets": INH_OFFSETS, "apical_inh_offsets": INH_OFFSETS},
+    "ampa": {"basal_exc_range": (0.0, 1900.0), "apical_exc_range": (0.0, 2000.0),
+             "basal_inh_offsets": (1650.0, 150.0), "apical_inh_offsets": (1650.0, 150.0)},
+}
 
 
 # The NeuronIO synapse layout: dendritic segment k carries excitatory synapse k and inhibitory

@@ -13,6 +13,7 @@ from neuron import h
 from biophys_models.biophysics import CA_LVA_HOT_S_CM2, apical_ih
 from biophys_models.cell import build_cell
 from biophys_models.cell_spec import NexusSpec
+from biophys_models.cell_variant import CellVariant
 from biophys_models.errors import CellError
 from biophys_models.morphology import Morphology, SectionGeometry, generate_l5pc
 from biophys_models.segments import NEXUS_SHARE, branch_ids, find_nexus
@@ -391,7 +392,7 @@ def test_reconstruction_gets_the_neuronio_synapse_layout(reconstruction):
 def test_ampa_only_build_removes_exactly_the_nmda_conductance(tmp_path: Path):
     path = tmp_path / "tiny.swc"
     path.write_text(_swc_text(TREE))
-    cell = build_cell(path, nmda=False)
+    cell = build_cell(path, variant=CellVariant(synapse="ampa"))
     assert {syn.gmax_NMDA for syn in cell.synapses.excitatory} == {0.0}
     assert {syn.gmax_AMPA for syn in cell.synapses.excitatory} == {0.0004}
     cell.set_nmda(True)

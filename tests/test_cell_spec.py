@@ -45,7 +45,7 @@ BIOPHYS_HOC = """\
 proc tiny_biophysics() {
     forsec $o1.somatic { insert pas  insert tinyleak  g_tinyleak = 2e-5 }
     forsec $o1.basal { insert pas  nseg = 3 }
-    forsec $o1.apical { insert pas  nseg = 5 }
+    forsec $o1.apical { insert pas  insert tinyleak  nseg = 5 }
 }
 """
 
@@ -127,6 +127,7 @@ BUILD_ALL = """\
 import json, sys
 import numpy as np
 from biophys_models.cell import build_cell
+from biophys_models.cell_variant import CellVariant
 from biophys_models.errors import CellError
 from biophys_models.cell_spec import load_cell_spec
 from biophys_models.segments import find_nexus
@@ -155,6 +156,18 @@ out["good"] = {
 }
 built = build_cell(sys.argv[2]).nexus  # the spec naming apic[1](0.5), built whole
 out["good"]["built_named"] = [built.section, built.segment, built.x]
+passive = build_cell(sys.argv[1], variant=CellVariant(synapse="ampa", dendrites="passive"))
+out["good"]["passive"] = {
+    "label": passive.label, "nmda": sorted({s.gmax_NMDA for s in passive.synapses.excitatory}),
+    "dendrites": sorted({m for s in passive.sections.dendrites
+                         for m in s.psection()["density_mechs"]}),
+    "soma": sorted(passive.sections.soma[0].psection()["density_mechs"])}
+for name, variant in (("sk", CellVariant(sk_e2_factor=0.5)), ("ih", CellVariant(ih_vshift_mv=3))):
+    try:
+        build_cell(sys.argv[1], variant=variant)
+        out["good"][name] = None
+    except CellError as err:
+        out["good"][name] = str(err)
 for path in sys.argv[4:]:
     try:
         build_cell(path)
@@ -186,7 +199,8 @@ def results(model_folder: Path) -> dict:
     out = run_python(code)
     return {"good": out["good"], **{k: out[str(v)] for k, v in bad.items()},
             "named": [out["good"]["named"][str(p)] for p in named],
-            "paths": {k: str(v) for k, v in bad.items()}, "named_paths": list(map(str, named))}
+            "paths": {k: str(v) for k, v in bad.items()}, "named_paths": list(map(str, named)),
+            "good_path": str(good)}
 
 
 def test_template_spec_builds_with_the_neuronio_synapse_layout(results):
@@ -201,6 +215,17 @@ def test_template_spec_builds_with_the_neuronio_synapse_layout(results):
     assert good["depolarised"] > -69.8  # input 0 reached segment 0 (rest: -70 mV)
     assert good["nexus_section"] == 2  # the apical root splits into two equal branches
     assert good["nexus_segment"] == 6 + 4  # x = 0.9 of its 5 segments: the last
+
+
+def test_template_spec_takes_the_neuronio_variants(results):
+    good = results["good"]
+    assert good["passive"] == {"label": "tiny (AMPA-only, passive dendrites)", "nmda": [0.0],
+                               "dendrites": ["pas"], "soma": ["pas", "tinyleak"]}
+    # the template has neither SK_E2 nor Ih: asking to change them is one error naming it
+    spec = results["good_path"]
+    assert good["sk"] == f"{spec}: sk_e2_factor needs the SK_E2 mechanism on soma, axon or " \
+                         "apical sections, and the cell has none"
+    assert good["ih"] == f"{spec}: ih_vshift_mv needs the Ih mechanism, and the cell has none"
 
 
 def test_template_spec_names_its_nexus(results):

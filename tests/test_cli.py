@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,23 @@ def test_each_stage_has_help_as_subcommand_and_module(stage: str) -> None:
                          capture_output=True, text=True, check=True).stdout
     assert "--out" in sub
     assert sub.split("usage:")[1].split()[2:] == mod.split("usage:")[1].split()[2:]
+
+
+def _readme_stage_flags() -> dict[str, set[str]]:
+    """The flags each stage's row of the README's "Stages" table advertises."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| ([a-z-]+) \| `neurosurrogate \1 ([^`]*)`", text, flags=re.M)
+    return {stage: set(re.findall(r"--[a-z][a-z0-9-]*", usage)) for stage, usage in rows}
+
+
+def test_every_flag_the_readme_lists_is_a_flag_of_its_stage() -> None:
+    advertised = _readme_stage_flags()
+    assert set(advertised) == set(STAGES)
+    for stage, flags in advertised.items():
+        usage = subprocess.run(["neurosurrogate", stage, "--help"], capture_output=True,
+                               text=True, check=True).stdout
+        offered = set(re.findall(r"--[a-z][a-z0-9-]*", usage))
+        assert flags <= offered, f"{stage}: README lists {sorted(flags - offered)}"
 
 
 # What a `--help` must not load: the libraries that simulate, train, predict or draw.

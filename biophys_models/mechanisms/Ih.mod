@@ -8,12 +8,15 @@ Kinetics: Kole, Hallermann & Stuart 2006 (J Neurosci 26:1677):
   mInf = alpha/(alpha+beta),  mTau = 1/(alpha+beta),  i = g m (v - ehcn)
 Reversal ehcn = -45 mV; carried as a nonspecific current (ihcn), so it does not
 touch the na/k ion concentrations. No temperature factor (as in Hay 2011).
+vshift (default 0) moves the rate curves along v: the kinetics at v are those of
+the unshifted channel at v - vshift, so vshift > 0 activates Ih at more
+depolarised potentials (the Ih-shift variant of NeuronIO).
 ENDCOMMENT
 
 NEURON {
     SUFFIX Ih
     NONSPECIFIC_CURRENT ihcn
-    RANGE gIhbar, gIh, ihcn, ehcn
+    RANGE gIhbar, gIh, ihcn, ehcn, vshift
     THREADSAFE
 }
 
@@ -26,6 +29,7 @@ UNITS {
 PARAMETER {
     gIhbar = 0.00001 (S/cm2)
     ehcn = -45.0 (mV)
+    vshift = 0 (mV)
 }
 
 ASSIGNED {
@@ -47,12 +51,12 @@ BREAKPOINT {
 }
 
 DERIVATIVE states {
-    rates(v)
+    rates(v - vshift)
     m' = (mInf - m) / mTau
 }
 
 INITIAL {
-    rates(v)
+    rates(v - vshift)
     m = mInf
 }
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from biophys_models.cell_spec import BUILTIN_CELLS
-from pipeline.protocol import EXC_RANGE, INH_OFFSETS
+from biophys_models.cell_variant import CellVariant
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,10 @@ class SimulateOptions:
     duration_ms: int = 6000
     seed: int = 0
     cell: str = BUILTIN_CELLS[0]  # a built-in cell or a YAML cell spec
+    synapse: str = CellVariant.synapse  # the NeuronIO variant of the cell: CellVariant
+    dendrites: str = CellVariant.dendrites
+    sk_e2_factor: float = CellVariant.sk_e2_factor
+    ih_vshift_mv: float = CellVariant.ih_vshift_mv
     workers: int | None = None  # local Dask worker processes (default: one per core)
     scheduler: str | None = None  # or the address of an existing Dask scheduler
     sims_per_shard: int = 8
@@ -30,8 +34,9 @@ class SimulateOptions:
     dt: float = 0.025
     cvode: bool = False
     coreneuron: bool = False
-    exc_range: str = "{:g},{:g}".format(*EXC_RANGE)  # LOW,HIGH: spikes per tree per 100 ms
-    inh_offsets: str = "{:g},{:g}".format(*INH_OFFSETS)  # BELOW,ABOVE: [exc - B, exc + A]
+    protocol_preset: str = "nmda"  # per-tree ranges, pipeline.protocol.PROTOCOL_PRESETS
+    exc_range: str | None = None  # LOW,HIGH for both trees (spikes per tree per 100 ms)
+    inh_offsets: str | None = None  # BELOW,ABOVE for both trees: [exc - B, exc + A]
     recycle_after: int = 256  # simulations per worker process between restarts (0: never)
     export_neuronio: Path | None = None  # also write the NeuronIO pickle layout here
 

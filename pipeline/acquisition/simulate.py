@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from biophys_models.cell_spec import BUILTIN_CELLS, SPEC_SUFFIXES, load_cell_spec
+from biophys_models.cell_variant import CellVariant
 from pipeline.acquisition.options import SimulateOptions
 from pipeline.datasets.contract import DatasetInfo, SimBatch, sort_input_rows
 from pipeline.datasets.dataset import Dataset
@@ -31,29 +33,33 @@ from pipeline.filenames import SUMMARY
 from pipeline.runtime.cluster import dask_client
 from pipeline.runtime.files import sha256_file, write_text_atomic
 
-_CELLS: dict[tuple[str, bool], Any] = {}  # the cell of this worker process, built once
+if TYPE_CHECKING:
+    from biophys_models.protocol import ProtocolSettings
+
+_CELLS: dict[tuple[str, bool, CellVariant], Any] = {}  # the cell of this worker process, built once
 
 
 # ------------------------------------------------------------------------ on the workers
 
-def _cell(source: str, coreneuron: bool) -> Any:
-    key = (source, coreneuron)
+def _cell(source: str, coreneuron: bool, variant: CellVariant) -> Any:
+    key = (source, coreneuron, variant)
     if key not in _CELLS:
         from biophys_models.cell import build_cell
 
         _CELLS[key] = build_cell(source if source in BUILTIN_CELLS else Path(source),
-                                 coreneuron=coreneuron)
+                                 variant=variant, coreneuron=coreneuron)
     return _CELLS[key]
 
 
-def simulate_shard(cell_source: str, sim_ids: list[int], seed: int, run: dict[str, Any],
-                   protocol: dict[str, Any]) -> tuple[SimBatch, dict[str, Any]]:
+def simulate_shard(cell_source: str, variant: dict[str, Any], sim_ids: list[int], seed: int,
+                   run: dict[str, Any], protocol: dict[str, Any]
+                   ) -> tuple[SimBatch, dict[str, Any]]:
     """Simulate the given simulations on this process's cell."""
     from biophys_models.protocol import ProtocolSettings, input_spikes
     from biophys_models.simulator import RunSettings, simulate
 
     settings = RunSettings(**run)
-    cell = _cell(cell_source, settings.coreneuron)
+    cell = _cell(cell_source, settings.coreneuron, CellVariant(**variant))
     seg = cell.segments
     proto = ProtocolSettings.from_dict(protocol)
     duration = settings.duration_ms
@@ -72,7 +78,7 @@ def simulate_shard(cell_source: str, sim_ids: list[int], seed: int, run: dict[st
                                                 for c in zip(*rows, strict=True)))
     batch = SimBatch(
         info=DatasetInfo(num_exc=cell.num_exc, num_inh=cell.num_inh, duration_ms=duration,
-                         source="simulated", cell=cell.name),
+                         source="simulated", cell=cell.label),
         sim_id=np.asarray(sim_ids), soma_voltage_mv=np.stack(soma),
         input_sim=in_sim, input_synapse=in_syn, input_time_ms=in_time,
         output_sim=np.concatenate([np.full(len(o), r, np.int32)
@@ -88,12 +94,27 @@ def simulate_shard(cell_source: str, sim_ids: list[int], seed: int, run: dict[st
 
 # ------------------------------------------------------------------------- on the client
 
-def _pair(text: str, flag: str) -> list[float]:
+def _pair(text: str, flag: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise UserError(flag, f"expected two comma-separated numbers, got {text!r}") from None
-    return [low, high]
+    return low, high
+
+
+def tree_pairs(text: str, flag: str) -> dict[str, tuple[float, float]]:
+    """"A,B" for both trees, or per tree "basal=A,B apical=C,D" (either may be left out)."""
+    from biophys_models.protocol import TREES
+
+    if "=" not in text:
+        return dict.fromkeys(TREES, _pair(text, flag))
+    pairs = {}
+    for item in text.split():
+        tree, _, pair = item.partition("=")
+        if tree not in TREES or tree in pairs:
+            raise UserError(flag, f"expected A,B or {'=A,B '.join(TREES)}=A,B, got {text!r}")
+        pairs[tree] = _pair(pair, flag)
+    return pairs
 
 
 def cell_identity(cell: str) -> dict[str, str]:
@@ -112,21 +133,45 @@ def cell_identity(cell: str) -> dict[str, str]:
     return {"spec": str(path.resolve()), "sha256": sha256_file(path)}
 
 
+def protocol_settings(options: SimulateOptions) -> ProtocolSettings:
+    """The generator's ProtocolSettings: the preset's per-tree ranges, then those that
+    --exc-range and --inh-offsets give."""
+    from biophys_models.protocol import ProtocolSettings
+    from pipeline.protocol import PROTOCOL_PRESETS
+
+    if options.protocol_preset not in PROTOCOL_PRESETS:
+        raise UserError("--protocol-preset", f"unknown preset {options.protocol_preset!r}; "
+                                             f"choose one of {list(PROTOCOL_PRESETS)}")
+    ranges = dict(PROTOCOL_PRESETS[options.protocol_preset])
+    for flag, text, key in (("--exc-range", options.exc_range, "exc_range"),
+                            ("--inh-offsets", options.inh_offsets, "inh_offsets")):
+        if text is not None:
+            ranges.update({f"{tree}_{key}": pair
+                           for tree, pair in tree_pairs(text, flag).items()})
+    try:
+        return ProtocolSettings(**ranges)
+    except ValueError as err:
+        raise UserError("--exc-range", str(err)) from None
+
+
+def cell_variant(options: SimulateOptions) -> CellVariant:
+    """The variant the options ask for, checked (its messages start with the field's name)."""
+    try:
+        return CellVariant(**{f.name: getattr(options, f.name) for f in fields(CellVariant)})
+    except ValueError as err:
+        raise UserError("--" + str(err).split()[0].replace("_", "-"), str(err)) from None
+
+
 def simulation_settings(options: SimulateOptions) -> dict[str, Any]:
     """The settings that identify the data set (stored in its manifest), checked."""
-    from biophys_models.protocol import ProtocolSettings
+    from biophys_models.protocol import PROTOCOL_VERSION
     from biophys_models.simulator import RunSettings
 
     for flag, value in (("--num-sims", options.num_sims), ("--duration-ms", options.duration_ms),
                         ("--sims-per-shard", options.sims_per_shard)):
         if value < 1:
             raise UserError(flag, f"must be at least 1, got {value}")
-    below, above = _pair(options.inh_offsets, "--inh-offsets")
-    try:
-        protocol = ProtocolSettings(exc_range=tuple(_pair(options.exc_range, "--exc-range")),
-                                    inh_below=below, inh_above=above)
-    except ValueError as err:
-        raise UserError("--exc-range", str(err)) from None
+    protocol = protocol_settings(options)
     run = {"duration_ms": options.duration_ms, "dt": options.dt, "cvode": options.cvode,
            "coreneuron": options.coreneuron, "record_dendrites": options.record_dendrites}
     try:
@@ -135,9 +180,10 @@ def simulation_settings(options: SimulateOptions) -> dict[str, Any]:
         raise UserError("--coreneuron" if options.cvode and options.coreneuron else "--dt",
                         str(err)) from None
     return {"stage": "simulate", "cell": cell_identity(options.cell),
+            "variant": cell_variant(options).as_dict(),
             "num_sims": options.num_sims, "seed": options.seed,
             "sims_per_shard": options.sims_per_shard, "run": run,
-            "protocol": protocol.as_dict()}
+            "protocol_version": PROTOCOL_VERSION, "protocol": protocol.as_dict()}
 
 
 def export_neuronio(dataset: Path, out: Path, seed: int) -> list[Path]:
@@ -174,8 +220,8 @@ def simulate(options: SimulateOptions) -> None:
     cell_source = (options.cell if options.cell in BUILTIN_CELLS
                    else str(Path(options.cell).resolve()))
     tasks = [ShardTask(shard_name(k), simulate_shard,
-                       (cell_source, part.tolist(), options.seed, settings["run"],
-                        settings["protocol"]), size=len(part))
+                       (cell_source, settings["variant"], part.tolist(), options.seed,
+                        settings["run"], settings["protocol"]), size=len(part))
              for k, part in enumerate(chunk(np.arange(options.num_sims),
                                             options.sims_per_shard))]
     with dask_client(options.workers, options.scheduler) as client:

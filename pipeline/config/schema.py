@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.config.stage_params import read_params
 from pipeline.config.training import TrainSettings
 from pipeline.errors import UserError
+from pipeline.protocol import DENDRITES, PROTOCOL_PRESETS, SYNAPSES
 from pipeline.runtime.devices import DEVICE_CHOICES
 
 SCHEMA_VERSION = 1
@@ -38,6 +39,9 @@ def _fields_schema(settings: type) -> dict[str, Any]:
 
 
 _DEVICE = {"enum": list(DEVICE_CHOICES)}
+_PAIR = r"[0-9.]+\s*,\s*[0-9.]+"
+# "A,B" for both trees, or "basal=A,B apical=C,D" (either tree may be left out)
+_TREE_PAIRS = rf"^\s*({_PAIR}|(basal|apical)={_PAIR}(\s+(basal|apical)={_PAIR})?)\s*$"
 _WORKERS = _int(1)
 
 SCHEMA: dict[str, Any] = _obj({
@@ -51,9 +55,16 @@ SCHEMA: dict[str, Any] = _obj({
         "duration_ms": _int(1),
         "seed": _int(),
         "sims_per_shard": _int(1),
-        # NeuronIO protocol: excitation range and inhibition offsets, "A,B" (see simulate)
-        "exc_range": {"type": "string", "pattern": r"^\s*[0-9.]+\s*,\s*[0-9.]+\s*$"},
-        "inh_offsets": {"type": "string", "pattern": r"^\s*[0-9.]+\s*,\s*[0-9.]+\s*$"},
+        # The NeuronIO paper's cell variant (biophys_models.cell_variant.CellVariant)
+        "synapse": {"enum": list(SYNAPSES)},
+        "dendrites": {"enum": list(DENDRITES)},
+        "sk_e2_factor": {"type": "number", "minimum": 0},
+        "ih_vshift_mv": {"type": "number"},
+        # NeuronIO protocol: a preset of per-tree ranges, then the excitation ranges and
+        # the inhibition offsets that replace the preset's (null: the preset's; see simulate)
+        "protocol_preset": {"enum": list(PROTOCOL_PRESETS)},
+        "exc_range": {"type": ["string", "null"], "pattern": _TREE_PAIRS},
+        "inh_offsets": {"type": ["string", "null"], "pattern": _TREE_PAIRS},
         "workers": _WORKERS,
         "scheduler": {"type": ["string", "null"]},  # a Dask scheduler address
     }),

@@ -253,7 +253,8 @@ def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = DEFAU
     # metrics.json holds what `dvc metrics show` should tabulate (scores and the model's
     # identity); evaluation.json the provenance, the protocol and the definitions.
     metrics: dict[str, Any] = {
-        "model": model.name, "label": label, "num_params": model.num_params(),
+        "model": model.name, "label": label, "cell": data.info.cell,
+        "num_params": model.num_params(),
         **flat,
         "num_sims": len(pred.sim_id), "num_sims_dropped": dropped,
         "sim_ms_per_s": sim_ms_per_s,

@@ -24,7 +24,8 @@ def percent(rate: float) -> str:
 
 COLUMNS = ("rank", "model", "parameters", "AUC", f"TPR at {percent(QUOTED_FPR)} FPR",
            "RMSE (mV, rescaled)", "explained variance (%)", "speed-up over NEURON")
-DETAIL_COLUMNS = ("model", "architecture", "simulations", f"TPR at {percent(OTHER_FPR)} FPR",
+DETAIL_COLUMNS = ("model", "architecture", "cell", "simulations",
+                  f"TPR at {percent(OTHER_FPR)} FPR",
                   "RMSE (mV, raw)", "MAE (mV, rescaled)", "device", "evaluation folder")
 
 
@@ -60,9 +61,10 @@ def table_rows(ranked: Sequence[Evaluation]) -> list[tuple[str, ...]]:
 
 
 def detail_rows(ranked: Sequence[Evaluation]) -> list[tuple[str, ...]]:
-    """Per-evaluation context the main table leaves out (the raw RMSE, where it ran), in
-    DETAIL_COLUMNS order."""
-    return [(ev.label, str(ev.metrics["model"]), str(ev.metrics.get("num_sims", "n/a")),
+    """Per-evaluation context the main table leaves out (the data set's cell, the raw RMSE,
+    where it ran), in DETAIL_COLUMNS order."""
+    return [(ev.label, str(ev.metrics["model"]), str(ev.metrics.get("cell", "n/a")),
+             str(ev.metrics.get("num_sims", "n/a")),
              fmt(ev.number(fpr_key(OTHER_FPR)), 3), fmt(ev.number("soma_rmse_mv_raw"), 3),
              fmt(ev.number("soma_mae_mv"), 3), str(ev.metrics.get("device", "n/a")),
              str(ev.folder))

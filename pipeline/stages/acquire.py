@@ -9,6 +9,7 @@ exactly as the commands do by hand.
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ def requested(params: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:
         options: dict[str, Any] = {"src": Path(params["data"]["neuronio"]), "out": out}
     else:  # every key of the simulate section is a simulate flag
         stage, cluster = "simulate", params["simulate"]
-        options = {"out": out, **{k: v for k, v in cluster.items()
-                                  if k not in ("workers", "scheduler")}}
+        options = {"out": out, **{k: v for k, v in cluster.items()  # null: the default
+                                  if k not in ("workers", "scheduler") and v is not None}}
     if cluster["scheduler"]:
         options["scheduler"] = cluster["scheduler"]
     else:
@@ -39,7 +40,8 @@ def requested(params: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:
 
 def command_line(stage: str, options: dict[str, Any]) -> str:
     return " ".join([f"neurosurrogate {stage}",
-                     *(f"--{name.replace('_', '-')} {value}" for name, value in options.items())])
+                     *(f"--{name.replace('_', '-')} {shlex.quote(str(value))}"
+                       for name, value in options.items())])
 
 
 def run(args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.acquisition.options import SimulateOptions
+from pipeline.protocol import DENDRITES, PROTOCOL_PRESETS, SYNAPSES
 from pipeline.runtime.cluster import add_cluster_arguments
 
 _DEFAULT = SimulateOptions.default
@@ -28,6 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=_DEFAULT("seed"), metavar="S")
     parser.add_argument("--cell", default=_DEFAULT("cell"), metavar=f"{_DEFAULT('cell')}|SPEC.yaml",
                         help="the built-in L5PC (default) or a YAML cell spec")
+    variant = parser.add_argument_group("cell variant (the NeuronIO paper's)")
+    variant.add_argument("--synapse", default=_DEFAULT("synapse"), choices=SYNAPSES,
+                         help="excitatory synapse: AMPA + NMDA (default) or AMPA only")
+    variant.add_argument("--dendrites", default=_DEFAULT("dendrites"), choices=DENDRITES,
+                         help="passive: no active conductance on basal and apical sections")
+    variant.add_argument("--sk-e2-factor", type=float, default=_DEFAULT("sk_e2_factor"),
+                         metavar="F", help="SK_E2 conductance of soma, axon and apical "
+                                           "sections times F (default 1)")
+    variant.add_argument("--ih-vshift-mv", type=float, default=_DEFAULT("ih_vshift_mv"),
+                         metavar="MV", help="shift Ih activation by MV (+: to depolarised "
+                                            "potentials; default 0)")
     add_cluster_arguments(parser)
     parser.add_argument("--sims-per-shard", type=int, default=_DEFAULT("sims_per_shard"),
                         metavar="M", help=f"default {_DEFAULT('sims_per_shard')}")
@@ -39,12 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     integ.add_argument("--cvode", action="store_true", help="variable-step integration")
     integ.add_argument("--coreneuron", action="store_true",
                        help="fixed step on CoreNEURON (same result, faster for big cells)")
+    parser.add_argument("--protocol-preset", default=_DEFAULT("protocol_preset"),
+                        choices=list(PROTOCOL_PRESETS),
+                        help="per-tree input ranges: the NMDA data's (default) or the "
+                             "AMPA-only ones of the NeuronIO script")
     parser.add_argument("--exc-range", default=_DEFAULT("exc_range"), metavar="LOW,HIGH",
-                        help=f"excitation, spikes per tree per 100 ms "
-                             f"(default {_DEFAULT('exc_range')})")
+                        help="excitation, spikes per tree per 100 ms, of both trees or per "
+                             "tree ('basal=0,1900 apical=0,2000'; default: the preset's, "
+                             "nmda 0,800)")
     parser.add_argument("--inh-offsets", default=_DEFAULT("inh_offsets"), metavar="BELOW,ABOVE",
-                        help=f"inhibition drawn on [exc - BELOW, exc + ABOVE] "
-                             f"(default {_DEFAULT('inh_offsets')})")
+                        help="inhibition drawn on [max(0, exc - BELOW), exc + ABOVE], both "
+                             "trees or per tree as --exc-range (default: the preset's, "
+                             "nmda 600,200)")
     parser.add_argument("--recycle-after", type=int, default=_DEFAULT("recycle_after"),
                         metavar="N", help=f"restart a worker process after N simulations "
                                           f"(default {_DEFAULT('recycle_after')}; 0: never)")
