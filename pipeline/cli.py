@@ -25,7 +25,8 @@ PARAMS_SECTIONS: dict[str, tuple[str | Section, ...]] = {
     "import-elm": (), "shard": ("shard",), "train": ("train",), "evaluate": ("evaluate",),
     "report": (),
     "sweep": ("train", "sweep", Section("evaluate", prefix="eval_", keys=(
-        "window_ms", "burn_in_ms", "skip_ms", "max_spikes", "batch_size"))),
+        "protocol", "window_ms", "burn_in_ms", "skip_ms", "max_spikes", "bootstrap_replicates",
+        "bootstrap_seed", "batch_size"))),
 }
 # Stage name -> module, in `--help` order.
 STAGES: dict[str, str] = {name: f"pipeline.stages.{name.replace('-', '_')}"

@@ -12,6 +12,9 @@ MAX_SPIKES = 24  # simulations with more output spikes than this (after SKIP_MS)
 SOMA_CLIP_MV = -55.0  # the soma is trained and scored clipped from above, below threshold
 SOMA_OFFSET_MV = -67.7  # models predict the soma as (V - SOMA_OFFSET_MV) * SOMA_SCALE
 SOMA_SCALE = 0.1
+# The two published evaluators (pipeline.evaluation.metrics defines them): the ELM paper's
+# rescales the soma per test file, Beniaguev's (the TCN paper's) pools the test set.
+EVALUATORS = ("elm", "beniaguev")
 FPR_POINTS = (0.0025, 0.01)  # false-positive rates the TPR is reported at; the first is quoted
 
 # The input generator's ranges that `simulate` exposes as flags (the rest of the generator

@@ -46,6 +46,12 @@ class Surrogate(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    @property
+    def receptive_field_ms(self) -> float | None:
+        """How far back one output sees, in ms; None for a recurrent model (unbounded).
+        Beniaguev's evaluator sets its burn-in from it."""
+        return None
+
     def soma_mv(self, y: torch.Tensor) -> torch.Tensor:
         """Voltage channel of an output back in mV."""
         return y[..., 1] / self.config.soma_scale + self.config.soma_offset_mv

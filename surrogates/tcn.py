@@ -125,7 +125,7 @@ class TCN(Surrogate):
         return self.config.receptive_field
 
     @property
-    def receptive_field_ms(self) -> float:
+    def receptive_field_ms(self) -> float | None:
         """The receptive field in ms (one step is one 1 ms bin)."""
         return float(self.receptive_field)
 

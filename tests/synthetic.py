@@ -65,3 +65,15 @@ def synthetic_batch(sim_ids: np.ndarray, num_segments: int = 639, duration_ms: i
         dendritic_voltage_mv=np.stack(dend) if dendrites else None,
         segments=synthetic_segments(num_segments, seed),
     )
+
+
+def synthetic_shard_root(root, parts: dict, num_segments: int, duration_ms: int):
+    """A shard root as `shard` writes it (root/train, root/valid, ...), one synthetic batch
+    per part: `parts` maps a part's name to its simulation ids."""
+    from pipeline.datasets.dataset import write_dataset
+
+    for part, ids in parts.items():
+        batch = synthetic_batch(np.array(list(ids)), num_segments=num_segments,
+                                duration_ms=duration_ms, rate_hz=12.0)
+        write_dataset(root / part, [batch], {"stage": "test", "part": part})
+    return root

@@ -111,7 +111,12 @@ def test_params_give_defaults_and_a_flag_wins_wherever_it_stands(monkeypatch, pa
                                    *base[1:]])
     last = resolved(monkeypatch, base + ["--params", str(params_file), "--steps", "2"])
     assert first.steps == last.steps == 2 and first.batch_size == last.batch_size == 3
-    assert resolved(monkeypatch, base).steps == 2000  # no --params: the stage's default
+    # no --params: not given (None), so the recipe's value or else TrainSettings' default
+    from pipeline.config.training import settings_from_args
+
+    assert resolved(monkeypatch, base).steps is None
+    assert settings_from_args(resolved(monkeypatch, base)).steps == 2000
+    assert settings_from_args(resolved(monkeypatch, base + ["--recipe", "elm"])).steps == 350_000
 
 
 def test_the_sweep_reads_train_then_sweep_then_the_evaluate_protocol(monkeypatch,

@@ -248,9 +248,15 @@ def shrunk(params: dict) -> dict:
     """`params` at test size: fewer and shorter simulations, a few steps, the CPU; the
     models and their settings stay the config's."""
     small = tiny_params()
-    for section in ("simulate", "shard", "train", "evaluate"):
-        params[section].update({k: small[section][k] for k in small[section]
-                                if k not in ("cell", "seed")})
+    sizes = {"simulate": None, "shard": None, "evaluate": None,
+             # only the sizes: the optimiser, schedule, loss and precision stay the
+             # config's (its models' recipes where it leaves them null)
+             "train": ("steps", "batch_size", "window_ms", "min_start_ms", "val_every",
+                       "val_windows", "device", "num_workers")}
+    for section, keys in sizes.items():
+        params[section].update({k: small[section][k] for k in keys or small[section]
+                                if k not in ("cell", "seed", "protocol")
+                                and (k, params[section].get(k)) != ("split", "folders")})
     params["ingest"].update(workers=1, scheduler=None)
     params["simulate"].update(workers=2, scheduler=None)
     params["sweep"].update(device="cpu", workers=1)
@@ -258,13 +264,15 @@ def shrunk(params: dict) -> dict:
 
 
 def fake_neuronio(folder: Path) -> None:
-    """Two NeuronIO files of the full cell's size (639 segments) and 1 s each."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for seed in (1, 2):
+    """Three NeuronIO files of the full cell's size (639 segments) and 1 s each, one in each
+    kind of the published folders, so that `shard.split: folders` finds all three splits."""
+    for seed, sub in ((1, "full_ergodic_train_batch_2"), (2, "full_ergodic_train_batch_1"),
+                      (3, "Data_test")):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
         batch = synthetic_batch(np.arange(3) + 10 * seed, num_segments=639, duration_ms=1000,
                                 seed=seed, rate_hz=20.0)
-        dump_neuronio(batch_to_neuronio(batch, random_seed=seed),
-                      folder / f"sim__3_simulationRuns__1_secDuration__randomSeed_{seed}.p")
+        dump_neuronio(batch_to_neuronio(batch, random_seed=seed), folder / sub
+                      / f"sim__3_simulationRuns__1_secDuration__randomSeed_{seed}.p")
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
@@ -278,9 +286,13 @@ def test_every_config_passes_check_params_and_runs_at_test_size(
     run = sh(dest, "dvc", "repro")
     models = [entry["name"] for entry in params["models"]]
     assert {"check-params", "acquire", "shard", "sweep", "report"} <= ran_stages(run.stdout)
-    for k, name in enumerate(models):
+    for k, entry in enumerate(params["models"]):
         assert {f"train@{k}", f"evaluate@{k}"} <= ran_stages(run.stdout)
-        assert (dest / "data" / "evals" / name / "metrics.json").is_file()
+        metrics = json.loads((dest / "data" / "evals" / entry["name"] / "metrics.json"
+                              ).read_text())
+        # each row says which evaluator and which training recipe produced it
+        assert (metrics["protocol"], metrics["recipe"]) == (params["evaluate"]["protocol"],
+                                                            entry["recipe"])
     raw = json.loads((dest / "data" / "raw" / "manifest.json").read_text())
     assert raw["info"]["source"] == ("neuronio" if params["data"]["neuronio"] else "simulated")
     assert all(name in (dest / "data" / "report" / "report.md").read_text() for name in models)

@@ -18,7 +18,7 @@ from pipeline.cli import main
 from pipeline.datasets.contract import output_bins
 from pipeline.datasets.dataset import Dataset, write_dataset
 from pipeline.datasets.shards import read_shard
-from pipeline.evaluation.predict import predict_windows, window_plan
+from pipeline.evaluation.predict import Span, predict_windows, window_plan
 from tests.conftest import error_lines, tree_state
 from tests.synthetic import synthetic_batch
 
@@ -64,8 +64,15 @@ def one_error(capsys) -> str:
 
 
 def test_window_plan_hand_computed() -> None:
+    # int(2 + (1000 - 500) / 350) = 3 windows on the stride, the last zero-padded past 1000
     assert [(s.start, s.keep_from, s.keep_to) for s in window_plan(1000, 500, 150)] == [
-        (0, 0, 500), (350, 500, 850), (500, 850, 1000)]
+        (0, 0, 500), (350, 500, 850), (700, 850, 1000)]
+    # 6 s as published: int(2 + 5500 / 350) = 17 windows, the last from 5600
+    plan = window_plan(6000, 500, 150)
+    assert len(plan) == 17 and plan[-1] == Span(5600, 5750, 6000)
+    # (T - W) / S whole: the published count ends on an empty window, which is left out
+    assert [(s.start, s.keep_from, s.keep_to) for s in window_plan(850, 500, 150)] == [
+        (0, 0, 500), (350, 500, 850)]
     assert [(s.start, s.keep_from, s.keep_to) for s in window_plan(300, 500, 150)] == [
         (0, 0, 300)]
 
@@ -77,7 +84,7 @@ def test_window_plan_places_every_bin_once(duration: int, window: int, burn_in: 
     covered = np.zeros(duration, dtype=int)
     for i, span in enumerate(plan):
         covered[span.keep_from:span.keep_to] += 1
-        assert 0 <= span.start and span.start + window <= duration  # full windows only
+        assert 0 <= span.start < duration and span.start % (window - burn_in) == 0
         assert span.start <= span.keep_from < span.keep_to <= span.start + window
         if i > 0:
             assert span.keep_from - span.start >= burn_in  # burn-in is discarded
@@ -152,7 +159,8 @@ def test_evaluate_scores_by_the_protocol(data: Path, model_dir: Path, tmp_path: 
         for row, sid in enumerate(batch.sim_id.tolist()):
             truth[sid] = (output_bins(batch.output_spikes_of(row), 0, DURATION),
                           batch.soma_voltage_mv[row])
-    kept = [sid for sid, (spikes, _) in truth.items() if spikes[100:].sum() <= MAX_SPIKES]
+    # kept by the output spikes of the whole simulation, as both published evaluators
+    kept = [sid for sid, (spikes, _) in truth.items() if spikes.sum() <= MAX_SPIKES]
     assert kept == [0, 1, 2, 5, 6, 7]
     assert metrics["num_sims"] == 6 and metrics["num_sims_dropped"] == 2
 
@@ -167,17 +175,20 @@ def test_evaluate_scores_by_the_protocol(data: Path, model_dir: Path, tmp_path: 
     for i, sid in enumerate(kept):
         np.testing.assert_array_equal(pred["true_spikes"][i], truth[sid][0][100:])
         np.testing.assert_array_equal(pred["true_soma_mv"][i], truth[sid][1][100:])
-    x = torch.zeros(len(kept), DURATION, 2 * SEGMENTS)
-    for i, sid in enumerate(kept):
-        batch = next(read_shard(p) for p in Dataset(data).shard_paths
-                     if sid in read_shard(p).sim_id.tolist())
-        synapse, time_ms = batch.input_spikes_of(batch.sim_id.tolist().index(sid))
-        x[i, time_ms, synapse] = 1.0
+    shard_of = {}
+    x = torch.zeros(len(truth), DURATION, 2 * SEGMENTS)  # every simulation, dropped included
+    for shard, path in enumerate(Dataset(data).shard_paths):
+        batch = read_shard(path)
+        for row, sid in enumerate(batch.sim_id.tolist()):
+            shard_of[sid] = shard
+            synapse, time_ms = batch.input_spikes_of(row)
+            x[sid, time_ms, synapse] = 1.0
+    assert sorted(truth) == list(range(len(truth)))
     with torch.no_grad():  # receptive field 8 < burn-in 50: windows change nothing
         full = model(x)
-    np.testing.assert_allclose(pred["spike_prob"], torch.sigmoid(full[..., 0])[:, 100:],
+    np.testing.assert_allclose(pred["spike_prob"], torch.sigmoid(full[kept, :, 0])[:, 100:],
                                rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(pred["soma_mv"], model.soma_mv(full)[:, 100:], rtol=1e-5,
+    np.testing.assert_allclose(pred["soma_mv"], model.soma_mv(full)[kept, 100:], rtol=1e-5,
                                atol=1e-4)
 
     # the metrics agree with scikit-learn and numpy on the stored predictions
@@ -188,16 +199,32 @@ def test_evaluate_scores_by_the_protocol(data: Path, model_dir: Path, tmp_path: 
     assert (out / "roc.csv").read_text().startswith("fpr,tpr\n")
     np.testing.assert_allclose(roc, np.column_stack([fpr, tpr]), rtol=1e-8)
     for target in (0.0025, 0.01):
-        assert metrics[f"tpr_at_fpr_{target}"] == tpr[np.argmin(np.abs(fpr - target))]
-    true_mv = np.minimum(pred["true_soma_mv"].astype(np.float64), -55.0).ravel()
-    raw = np.minimum(pred["soma_mv"].astype(np.float64), -55.0).ravel()
-    assert metrics["soma_rmse_mv_raw"] == pytest.approx(np.sqrt(np.mean((raw - true_mv) ** 2)))
-    rescaled = (raw - raw.mean()) / raw.std() * true_mv.std() + true_mv.mean()
+        index = int(np.argmin(np.abs(fpr - target)))
+        assert metrics[f"tpr_at_fpr_{target}"] == tpr[max(index, 1)]
+        low, high = metrics[f"tpr_at_fpr_{target}_ci_low"], metrics[f"tpr_at_fpr_{target}_ci_high"]
+        assert 0 <= low <= high <= 1
+    assert metrics["protocol"] == "elm"
+    assert metrics["spike_auc_ci_low"] <= metrics["spike_auc"] <= metrics["spike_auc_ci_high"]
+    assert metrics["soma_rmse_mv_ci_low"] < metrics["soma_rmse_mv_ci_high"]
+    # the ELM evaluator rescales the unclipped prediction per shard over all its simulations
+    # and bins, to the clipped truth; then scores the kept simulations from 100 ms on
+    whole_pred = model.soma_mv(full).numpy().astype(np.float64)
+    whole_true = np.minimum(np.stack([truth[s][1] for s in sorted(truth)]), -55.0)
+    rescaled_whole = np.empty_like(whole_pred)
+    for shard in set(shard_of.values()):
+        rows = [sid for sid in sorted(truth) if shard_of[sid] == shard]
+        q, t = whole_pred[rows], whole_true[rows]
+        rescaled_whole[rows] = (q - q.mean()) / q.std() * t.std() + t.mean()
+    true_mv = whole_true[kept, 100:].ravel()
+    raw = whole_pred[kept, 100:].ravel()
+    rescaled = rescaled_whole[kept, 100:].ravel()
+    assert metrics["soma_rmse_mv_raw"] == pytest.approx(np.sqrt(np.mean((raw - true_mv) ** 2)),
+                                                        rel=1e-5)
     assert metrics["soma_rmse_mv"] == pytest.approx(
-        np.sqrt(np.mean((rescaled - true_mv) ** 2)))
-    assert metrics["soma_mae_mv"] == pytest.approx(np.mean(np.abs(rescaled - true_mv)))
+        np.sqrt(np.mean((rescaled - true_mv) ** 2)), rel=1e-5)
+    assert metrics["soma_mae_mv"] == pytest.approx(np.mean(np.abs(rescaled - true_mv)), rel=1e-5)
     assert metrics["soma_explained_variance_pct"] == pytest.approx(
-        100 * (1 - np.var(rescaled - true_mv) / np.var(true_mv)))
+        100 * (1 - np.var(rescaled - true_mv) / np.var(true_mv)), rel=1e-5)
 
     # identity, settings and speed
     assert metrics["model"] == "tcn" and metrics["label"] == "tcn-run"
@@ -212,6 +239,30 @@ def test_evaluate_scores_by_the_protocol(data: Path, model_dir: Path, tmp_path: 
         metrics["sim_ms_per_s"] / (DURATION / 2.0))
     assert "rescaled" in context["definitions"]["soma_rmse_mv"]
     assert "not rescaled" in context["definitions"]["soma_rmse_mv_raw"]
+
+
+def test_beniaguev_protocol_pools_and_adds_his_filters(data: Path, model_dir: Path,
+                                                      tmp_path: Path) -> None:
+    runs = {}
+    for name in ("elm", "beniaguev"):
+        out = tmp_path / name
+        assert main(["evaluate", "--data", str(data), "--model-dir", str(model_dir), "--out",
+                     str(out), "--protocol", name, "--max-spikes", str(MAX_SPIKES),
+                     "--bootstrap-replicates", "50", *PROTOCOL]) == 0
+        runs[name] = (json.loads((out / "metrics.json").read_text()),
+                      json.loads((out / "evaluation.json").read_text()))
+    (elm, elm_ctx), (ben, ben_ctx) = runs["elm"], runs["beniaguev"]
+    assert (elm["protocol"], ben["protocol"]) == ("elm", "beniaguev")
+    assert ben_ctx["rescaling_unit"].startswith("the whole split")
+    # the test TCN's receptive field (8 ms) is under the burn-in: Beniaguev's rule keeps 50
+    assert ben_ctx["burn_in_ms"] == elm_ctx["burn_in_ms"] == 50
+    assert {"spike_auc_spikes_1_24", "soma_rmse_mv_spikes_0_18"} <= set(ben)
+    assert not any(key.endswith("_spikes_1_24") for key in elm)
+    assert ben["spike_auc"] == elm["spike_auc"]  # the spike scores do not rescale
+    # two shards: per-shard and pooled rescaling differ
+    assert ben["soma_rmse_mv"] != elm["soma_rmse_mv"]
+    assert len(ben_ctx["bootstrap"]["replicates"]["spike_auc"]) == 50
+    assert ben_ctx["bootstrap"]["sim_ids"] == elm_ctx["bootstrap"]["sim_ids"]
 
 
 def test_last_checkpoint_label_and_stale_traces(data: Path, model_dir: Path,
@@ -253,7 +304,7 @@ def test_no_simulation_left_is_refused(tmp_path: Path, capsys) -> None:
     assert main(["evaluate", "--data", str(folder), "--model-dir", str(run), "--out",
                  str(tmp_path / "out"), "--max-spikes", "9", *PROTOCOL]) == 2
     line = one_error(capsys)
-    assert "no simulation left" in line and "2 with more than 9 output spikes" in line
+    assert "cannot score the 2 simulations" in line and "no simulation has 0 to 9 output" in line
 
 
 def test_nan_predictions_are_refused_and_earlier_outputs_kept(data: Path, model_dir: Path,

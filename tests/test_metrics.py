@@ -28,26 +28,25 @@ def test_drop_start_keeps_bins_from_skip_on() -> None:
             drop_start(traces, bad)
 
 
-def test_spike_filter_counts_only_the_kept_bins() -> None:
+def test_spike_filter_counts_the_whole_simulation() -> None:
     spikes = np.zeros((3, 10), dtype=np.uint8)
-    spikes[0, [1, 2, 3]] = 1  # three spikes, all in the dropped start
-    spikes[1, [1, 6, 7]] = 1  # two spikes after the start
-    spikes[2, [5, 6, 8]] = 1  # three spikes after the start
-    kept = drop_start(spikes, 5)
-    np.testing.assert_array_equal(keep_simulations(kept, 2), [True, True, False])
-    np.testing.assert_array_equal(keep_simulations(kept, 3), [True, True, True])
-    np.testing.assert_array_equal(keep_simulations(kept, 0), [True, False, False])
-    # without dropping the start, the first simulation has three
-    np.testing.assert_array_equal(keep_simulations(spikes, 2), [False, False, False])
+    spikes[0, [1, 2, 3]] = 1  # three spikes, all in what the metrics later drop
+    spikes[1, [1, 6]] = 1
+    spikes[2, [5, 6, 8]] = 1
+    np.testing.assert_array_equal(keep_simulations(spikes, 2), [False, True, False])
+    np.testing.assert_array_equal(keep_simulations(spikes, 3), [True, True, True])
+    np.testing.assert_array_equal(keep_simulations(spikes, 3, min_spikes=3), [True, False, True])
 
 
-def test_tpr_at_the_closest_fpr() -> None:
+def test_tpr_at_the_closest_fpr_never_the_corner() -> None:
     fpr = np.array([0.0, 0.002, 0.004, 0.02, 1.0])
     tpr = np.array([0.0, 0.3, 0.5, 0.8, 1.0])
     assert tpr_at_fpr(fpr, tpr, 0.0025) == 0.3  # |0.002 - 0.0025| < |0.004 - 0.0025|
     assert tpr_at_fpr(fpr, tpr, 0.01) == 0.5  # 0.006 away beats 0.010 away
     assert tpr_at_fpr(fpr, tpr, 0.003) == 0.3  # a tie goes to the first point
     assert tpr_at_fpr(fpr, tpr, 0.9) == 1.0
+    # the closest point is the (0, 0) corner: the published rule moves the index to 1
+    assert tpr_at_fpr(np.array([0.0, 0.3, 1.0]), np.array([0.0, 0.6, 1.0]), 0.01) == 0.6
 
 
 def test_spike_scores_hand_computed() -> None:
@@ -73,7 +72,7 @@ def test_spike_scores_agree_with_sklearn() -> None:
     np.testing.assert_array_equal(scores.fpr, fpr)
     np.testing.assert_array_equal(scores.tpr, tpr)
     for target, got in scores.tpr_at_fpr.items():
-        assert got == tpr[np.argmin(np.abs(fpr - target))]
+        assert got == tpr[max(1, int(np.argmin(np.abs(fpr - target))))]
 
 
 def test_one_class_has_no_roc() -> None:
@@ -101,17 +100,17 @@ def test_rescaling_gives_the_truths_mean_and_std() -> None:
 
 def test_soma_scores_hand_computed() -> None:
     truth = np.array([[-70.0, -60.0], [-56.0, -40.0]])  # clipped: -70, -60, -56, -55
-    pred = np.array([[-68.0, -60.0], [-58.0, 10.0]])  # clipped: -68, -60, -58, -55
+    pred = np.array([[-68.0, -60.0], [-58.0, -53.0]])  # not clipped: the published rule
     scores = soma_scores(truth, pred)
-    # raw errors 2, 0, -2, 0: RMSE sqrt(2), MAE 1; error variance 2 (mean 0)
-    assert scores["soma_rmse_mv_raw"] == pytest.approx(np.sqrt(2))
-    assert scores["soma_mae_mv_raw"] == pytest.approx(1.0)
+    # raw errors 2, 0, -2, 2: RMSE sqrt(3), MAE 1.5; error mean 0.5, variance 2.75
+    assert scores["soma_rmse_mv_raw"] == pytest.approx(np.sqrt(3))
+    assert scores["soma_mae_mv_raw"] == pytest.approx(1.5)
     # truth mean -60.25, deviations -9.75, 0.25, 4.25, 5.25: variance 140.75 / 4
     assert scores["soma_explained_variance_pct_raw"] == pytest.approx(
-        100 * (1 - 2 / (140.75 / 4)))
-    # rescaled: the prediction's deviations (-7.75, 0.25, 2.25, 5.25) times the std ratio
-    ratio = np.sqrt(140.75 / 92.75)
-    rescaled = -60.25 + ratio * np.array([-7.75, 0.25, 2.25, 5.25])
+        100 * (1 - 2.75 / (140.75 / 4)))
+    # rescaled: the prediction's deviations (-8.25, -0.25, 1.75, 6.75) times the std ratio
+    ratio = np.sqrt(140.75 / 116.75)
+    rescaled = -60.25 + ratio * np.array([-8.25, -0.25, 1.75, 6.75])
     error = rescaled - np.array([-70.0, -60.0, -56.0, -55.0])
     assert scores["soma_rmse_mv"] == pytest.approx(np.sqrt(np.mean(error ** 2)))
     assert scores["soma_mae_mv"] == pytest.approx(np.mean(np.abs(error)))

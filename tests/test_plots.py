@@ -74,7 +74,9 @@ def test_misaligned_traces_are_a_programming_error(tmp_path: Path) -> None:
 
 
 def test_auc_vs_params_with_and_without_published_points(tmp_path: Path) -> None:
-    ours = {"ELM d_m=4": (230, 0.61), "TCN": (1_094, 0.34)}
+    # (params, AUC, interval); an evaluation without an interval draws no bar
+    ours = {"ELM d_m=4": (230, 0.61, 0.55, 0.66), "TCN": (1_094, 0.34, float("nan"),
+                                                           float("nan"))}
     plots.save_auc_vs_params(ours, PUBLISHED_NEURONIO, tmp_path / "auc.png")
     _looks_drawn(tmp_path / "auc.png")
     plots.save_auc_vs_params(ours, [], tmp_path / "alone.png")
@@ -83,6 +85,8 @@ def test_auc_vs_params_with_and_without_published_points(tmp_path: Path) -> None
 
 def test_published_figures_are_the_reference_sheet() -> None:
     by_model = {p.model: p for p in PUBLISHED_NEURONIO}
+    assert by_model["TCN 7x128x153"].protocol == "beniaguev"
+    assert by_model["Branch-ELM d_m=20"].protocol == "elm"
     assert len(by_model) == len(PUBLISHED_NEURONIO) == 12
     assert by_model["Branch-ELM d_m=20"] == PublishedResult(
         "Branch-ELM d_m=20", 8_002, 0.9922, 0.638, by_model["Branch-ELM d_m=20"].source)

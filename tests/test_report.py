@@ -262,9 +262,18 @@ def test_report_of_two_real_evaluations(tmp_path: Path) -> None:
         by_label[metrics["label"]] = metrics
     for row in table[1:3]:
         assert row[2] == f"{by_label[row[1]]['num_params']:,}"
-        assert row[3] == f"{by_label[row[1]]['spike_auc']:.4f}"
+        m = by_label[row[1]]
+        assert row[3] == (f"{m['spike_auc']:.4f} [{m['spike_auc_ci_low']:.4f}, "
+                          f"{m['spike_auc_ci_high']:.4f}]")
         assert row[7] == "n/a"  # synthetic data carry no NEURON wall time
+        assert row[8] == "elm / n/a"  # scored by the elm evaluator; untrained: no recipe
     assert (report / "traces.png").is_file()  # both scored the same simulations
+    md = (report / "report.md").read_text()
+    # four simulations: the report says in words that it cannot rank them
+    assert "too small to rank these models: 4 simulations" in md
+    first, second = table[1][1], table[2][1]
+    assert f"{first} over {second}: AUC difference" in md
+    assert "NOT resolved" in md or "resolved: the 95 % interval" in md
 
 
 # ---------------------------------------------------------------- the sweep section

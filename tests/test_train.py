@@ -8,14 +8,13 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 import surrogates
 from pipeline.cli import main
 from pipeline.config.training import SettingError, TrainSettings
-from pipeline.datasets.dataset import Dataset, write_dataset
+from pipeline.datasets.dataset import Dataset
 from pipeline.datasets.shards import ShardReader
 from pipeline.filenames import EVAL_CONTEXT, TRAIN_LOG, TRAIN_METRICS
 from pipeline.sweep.outputs import read_points
@@ -24,7 +23,7 @@ from pipeline.training.run import train
 from pipeline.training.train_log import LOG_COLUMNS
 from surrogates import BEST_CHECKPOINT, LAST_CHECKPOINT, build, read_checkpoint
 from tests.conftest import error_lines, tree_state
-from tests.synthetic import synthetic_batch
+from tests.synthetic import synthetic_shard_root
 
 SEGMENTS = 16
 SMALL_ELM = {"num_memory": 4}
@@ -34,12 +33,8 @@ SMALL_TCN = {"channels": 6, "kernel_sizes": [9, 5]}
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A learnable synthetic shard root: 10 training and 3 validation simulations."""
-    root = tmp_path_factory.mktemp("shards")
-    for part, ids in (("train", range(10)), ("valid", range(100, 103))):
-        batch = synthetic_batch(np.array(list(ids)), num_segments=SEGMENTS, duration_ms=1500,
-                                rate_hz=12.0)
-        write_dataset(root / part, [batch], {"stage": "test", "part": part})
-    return root
+    return synthetic_shard_root(tmp_path_factory.mktemp("shards"),
+                                {"train": range(10), "valid": range(100, 103)}, SEGMENTS, 1500)
 
 
 def quick(**overrides: object) -> TrainSettings:

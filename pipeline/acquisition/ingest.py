@@ -7,6 +7,7 @@ missing shards.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,19 @@ def find_sources(src: Path) -> list[Path]:
     return files
 
 
-def convert(src: Path) -> tuple[SimBatch, dict[str, Any]]:
+def source_folder(file: Path, root: Path) -> str:
+    """The folder holding `file`, relative to the folder above the ingest root `root`: it
+    starts with the root's own name, so the published folder of a file
+    (full_ergodic_train_batch_N, Data_test) is recorded whether SRC is the folder of all
+    batches, one batch folder or one file of it."""
+    root = Path(os.path.abspath(root))
+    return Path(os.path.abspath(file)).parent.relative_to(root.parent).as_posix()
+
+
+def convert(src: Path, folder: str) -> tuple[SimBatch, dict[str, Any]]:
     """One file's shard (runs on a worker)."""
-    return neuronio_to_batch(load_neuronio(src), src), {"source_file": src.name}
+    return (neuronio_to_batch(load_neuronio(src), src),
+            {"source_file": src.name, "source_folder": folder})
 
 
 def ingest(src: Path, out: Path, workers: int | None = None,
@@ -44,7 +55,8 @@ def ingest(src: Path, out: Path, workers: int | None = None,
                 "files": [{"path": f.relative_to(root).as_posix(), "bytes": f.stat().st_size}
                           for f in files]}
     manifest = prepare_output(out, None, settings)
-    tasks = [ShardTask(shard_name(i), convert, (f.resolve(),)) for i, f in enumerate(files)]
+    tasks = [ShardTask(shard_name(i), convert, (f.resolve(), source_folder(f, root)))
+             for i, f in enumerate(files)]
     with dask_client(workers, scheduler) as client:
         manifest = write_shards(client, out, manifest, tasks, unit="file")
     print(f"{out}: {len(manifest.sim_ids)} simulations from {len(files)} file(s)")

@@ -10,8 +10,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from pipeline.config.recipes import NO_RECIPE
 from pipeline.config.schema import load_params
-from pipeline.config.training import SettingError, TrainSettings
+from pipeline.config.training import SettingError, resolve_settings
 from pipeline.errors import UserError
 
 
@@ -21,12 +22,20 @@ def _check_cross_fields(params: dict[str, Any]) -> list[tuple[str, str]]:
 
     problems = []
     train, evaluate = params["train"], params["evaluate"]
-    try:
-        TrainSettings(**{k: v for k, v in train.items() if k != "device"})
-    except SettingError as err:
-        problems.append((f"train.{err.field}", err.problem))
+    given = {k: v for k, v in train.items() if k != "device"}
+    # Each model's recipe under the train keys, and no recipe (the sweep's).
+    users = [(f"models.{k}", entry["recipe"]) for k, entry in enumerate(params["models"])]
+    for where, recipe in [*users, ("the sweep", NO_RECIPE)]:
+        try:
+            resolve_settings(recipe, given)
+        except SettingError as err:
+            problems.append((f"train.{err.field}", f"{err.problem} ({where}, recipe {recipe})"))
+            break
     if evaluate["burn_in_ms"] >= evaluate["window_ms"]:
         problems.append(("evaluate.burn_in_ms", "must be shorter than evaluate.window_ms"))
+    if params["shard"]["split"].strip() == "folders" and not params["data"]["neuronio"]:
+        problems.append(("shard.split", "folders (the published NeuronIO folder split) needs "
+                                        "data.neuronio: a simulated data set has no folders"))
     if params["simulate"]["duration_ms"] <= evaluate["skip_ms"]:
         problems.append(("evaluate.skip_ms", "leaves nothing of simulate.duration_ms"))
     budgets = params["sweep"]["budgets"]

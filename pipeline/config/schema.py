@@ -12,10 +12,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from pipeline.config.recipes import RECIPE_NAMES
 from pipeline.config.stage_params import read_params
-from pipeline.config.training import TrainSettings
+from pipeline.config.training import CHOICES, TrainSettings
 from pipeline.errors import UserError
-from pipeline.protocol import DENDRITES, PROTOCOL_PRESETS, SYNAPSES
+from pipeline.protocol import DENDRITES, EVALUATORS, PROTOCOL_PRESETS, SYNAPSES
 from pipeline.runtime.devices import DEVICE_CHOICES
 
 SCHEMA_VERSION = 1
@@ -36,6 +37,18 @@ def _fields_schema(settings: type) -> dict[str, Any]:
     kinds = {"int": {"type": "integer"}, "float": {"type": "number"},
              "bool": {"type": "boolean"}, "str": {"type": "string"}}
     return {f.name: kinds[f.type] for f in fields(settings)}
+
+
+def _train_fields() -> dict[str, Any]:
+    nullable = {}
+    for name, kind in _fields_schema(TrainSettings).items():
+        if name == "recipe":
+            continue
+        if name in CHOICES:
+            nullable[name] = {"enum": [*CHOICES[name], None]}
+        else:
+            nullable[name] = {"type": [kind["type"], "null"]}
+    return nullable
 
 
 _DEVICE = {"enum": list(DEVICE_CHOICES)}
@@ -74,20 +87,27 @@ SCHEMA: dict[str, Any] = _obj({
         "scheduler": {"type": ["string", "null"]},
     }),
     "shard": _obj({
-        "split": {"type": "string", "pattern": r"^\s*\w+=[0-9.]+(\s*,\s*\w+=[0-9.]+)*\s*$"},
+        # NAME=FRACTION pairs (the hash split), or folders (the published NeuronIO folders)
+        "split": {"type": "string",
+                  "pattern": r"^\s*(folders|\w+=[0-9.]+(\s*,\s*\w+=[0-9.]+)*)\s*$"},
         "sims_per_shard": _int(1),
         "seed": _int(),
         "workers": _WORKERS,
     }),
-    # Every TrainSettings field, typed; its ranges are TrainSettings' own (checked below).
-    "train": _obj({**_fields_schema(TrainSettings), "device": _DEVICE}),
+    # Every TrainSettings field but the per-model recipe, typed; its ranges are TrainSettings'
+    # own (pipeline.config.checks). null: not given, the model's recipe's value (or the
+    # default without a recipe).
+    "train": _obj({**_train_fields(), "device": _DEVICE}),
     "evaluate": _obj({
+        "protocol": {"enum": list(EVALUATORS)},  # the published evaluator
         "window_ms": _int(1),
         "burn_in_ms": _int(),
         "skip_ms": _int(),
         "max_spikes": _int(),
         "batch_size": _int(1),
         "num_traces": _int(),
+        "bootstrap_replicates": _int(1),
+        "bootstrap_seed": _int(),
         "device": _DEVICE,
     }),
     # The ELM-network budget sweep (docs/elm-network.md); no budgets: the stage writes an
@@ -107,6 +127,9 @@ SCHEMA: dict[str, Any] = _obj({
         "model": {"type": "string"},
         # Model config settings as the train stage's --set takes them: "key=value key=value"
         "set": {"type": "string", "pattern": r"^(\s*[A-Za-z_]\w*=\S+)*\s*$"},
+        # The model's training recipe (pipeline/config/recipes.py): its train settings under
+        # the train section's non-null keys; none: the train section and our defaults only.
+        "recipe": {"enum": list(RECIPE_NAMES)},
     })},
 })
 

@@ -4,8 +4,10 @@ A model trained on windows starts each window from a zero state, so its first st
 unreliable. Long simulations are therefore cut into windows of `window_ms` with stride
 `window_ms - burn_in_ms`; each window after the first discards its first `burn_in_ms`
 bins, which the previous window already predicted with enough history. The first window
-keeps everything from 0 (nothing earlier exists). The last window is moved back to end at
-the simulation's end, so every window has the same length and windows batch together.
+keeps everything from 0 (nothing earlier exists). As in both published evaluators, there are
+int(2 + (T - W) / (W - B)) windows on that stride, the last one zero-padded past the end
+(a causal model's outputs before the end do not see the padding), so every window has the
+same length and windows batch together.
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ def window_plan(duration_ms: int, window_ms: int = WINDOW_MS,
         raise ValueError(f"duration_ms must be positive, got {duration_ms}")
     if window_ms >= duration_ms:
         return [Span(0, 0, duration_ms)]
+    stride = window_ms - burn_in_ms
     spans = [Span(0, 0, window_ms)]
-    while spans[-1].keep_to < duration_ms:
-        # Normally stride window - burn-in; the last window ends at the end instead, which
-        # leaves it more than burn_in_ms of history before its first kept bin.
-        start = min(spans[-1].keep_to - burn_in_ms, duration_ms - window_ms)
-        spans.append(Span(start, spans[-1].keep_to, start + window_ms))
+    for k in range(1, int(2 + (duration_ms - window_ms) / stride)):
+        start = k * stride
+        keep_from, keep_to = start + burn_in_ms, min(start + window_ms, duration_ms)
+        if keep_from < keep_to:  # the published count can end on an empty window
+            spans.append(Span(start, keep_from, keep_to))
     return spans
 
 
@@ -78,7 +81,11 @@ def predict_windows(model: nn.Module, x: torch.Tensor, window_ms: int = WINDOW_M
     with torch.inference_mode():
         for first in range(0, len(jobs), windows_per_pass):
             chunk = jobs[first:first + windows_per_pass]
-            windows = torch.stack([x[b, s.start:s.start + length] for b, s in chunk])
+            windows = torch.zeros(len(chunk), length, x.shape[2], dtype=x.dtype,
+                                  device=x.device)
+            for j, (b, s) in enumerate(chunk):  # the last window is zero-padded at the end
+                part = x[b, s.start:s.start + length]
+                windows[j, :len(part)] = part
             y = model(windows.to(device=device, dtype=torch.float32))
             if out is None:
                 out = torch.empty(batch, duration, y.shape[-1], dtype=y.dtype, device=y.device)

@@ -1,10 +1,11 @@
-"""Scoring a surrogate checkpoint on one split by the published NeuronIO protocol (the
+"""Scoring a surrogate checkpoint on one split by a published NeuronIO evaluator (the
 `evaluate` stage and the sweep both call `evaluate` here).
 
-Whole simulations are predicted with overlapping windows whose burn-in is discarded
-(pipeline/evaluation/predict.py), the first skip_ms of each simulation is dropped, and
-simulations with more than max_spikes output spikes in what is left are dropped; the metrics
-(pipeline/evaluation/metrics.py) are taken over all remaining 1 ms bins. The outputs (names
+Every simulation is predicted whole with overlapping windows whose burn-in is discarded
+(pipeline/evaluation/predict.py); the evaluator (pipeline/evaluation/metrics.py: `elm` or
+`beniaguev`) rescales the soma prediction over its unit, keeps simulations by their whole
+spike count, drops the first skip_ms and scores the remaining 1 ms bins, with bootstrap
+intervals over the kept simulations (pipeline/evaluation/bootstrap.py). The outputs (names
 in pipeline/filenames.py, format in docs/data-format.md, "Evaluation outputs") are renamed
 into place together at the end, so a failing run leaves earlier outputs as they were.
 """
@@ -16,6 +17,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +27,8 @@ from pipeline.datasets.contract import input_bins, output_bins
 from pipeline.datasets.dataset import Dataset
 from pipeline.datasets.shards import ShardReader
 from pipeline.errors import UserError
-from pipeline.evaluation.metrics import (
-    DEFINITIONS,
-    drop_start,
-    keep_simulations,
-    score,
-)
+from pipeline.evaluation.bootstrap import CONFIDENCE, Replicates, bootstrap
+from pipeline.evaluation.metrics import DEFINITIONS, score_simulations
 from pipeline.evaluation.predict import predict_windows
 from pipeline.evaluation.predictions import PREDICTION_DATASETS, Predictions, write_predictions
 from pipeline.evaluation.settings import (
@@ -46,6 +44,7 @@ from pipeline.filenames import (
     PREDICTIONS,
     ROC_CSV,
     ROC_FIGURE,
+    TRAIN_METRICS,
     traces_figure,
 )
 
@@ -55,38 +54,29 @@ if TYPE_CHECKING:
     from pipeline.evaluation.metrics import SpikeScores
     from surrogates.base import Surrogate
 
+# What each evaluator rescales the soma prediction over. A NeuronIO test file holds 128
+# simulations; a split written with sims_per_shard 128 from those files in id order has one
+# file per shard, and simulated data are rescaled per shard alike.
+RESCALING_UNITS = {"elm": "each shard of the split (the published ELM evaluator: each test "
+                          "file of 128 simulations)",
+                   "beniaguev": "the whole split, pooled"}
+
 SPEED_BATCH = 32  # simulations per timed batch: the same for every model, so comparable
 
 
 SPEED_INPUT_RATE = 0.005  # spikes per ms per input of the random timing input (5 Hz)
 
 
-def select_simulations(data: Dataset, protocol: Protocol) -> tuple[list[list[int]], int]:
-    """Rows of each shard that the protocol keeps, and how many simulations it drops."""
-    duration = data.info.duration_ms
-    kept, dropped = [], 0
-    for path in data.shard_paths:
-        with ShardReader(path) as reader:
-            spikes = np.zeros((reader.num_sims, duration), dtype=np.float32)
-            for row in range(reader.num_sims):
-                spikes[row] = output_bins(reader.output_spikes(row), 0, duration)
-        keep = keep_simulations(drop_start(spikes, protocol.skip_ms), protocol.max_spikes)
-        kept.append(np.flatnonzero(keep).tolist())
-        dropped += int(np.count_nonzero(~keep))
-    return kept, dropped
-
-
-def read_batches(data: Dataset, rows: list[list[int]], batch_size: int
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """(sim ids, inputs uint8 [n, T, inputs], spike bins [n, T], soma mV [n, T]) of at most
-    `batch_size` simulations at a time: a whole split never sits in memory."""
+def read_batches(data: Dataset, batch_size: int
+                 ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(shard index, sim ids, inputs uint8 [n, T, inputs], spike bins [n, T], soma mV
+    [n, T]) of at most `batch_size` simulations at a time: a whole split never sits in
+    memory as inputs."""
     info = data.info
-    for path, shard_rows in zip(data.shard_paths, rows, strict=True):
-        if not shard_rows:
-            continue
+    for shard, path in enumerate(data.shard_paths):
         with ShardReader(path) as reader:
-            for first in range(0, len(shard_rows), batch_size):
-                part = shard_rows[first:first + batch_size]
+            for first in range(0, reader.num_sims, batch_size):
+                part = list(range(first, min(first + batch_size, reader.num_sims)))
                 x = np.empty((len(part), info.duration_ms, info.num_inputs), dtype=np.uint8)
                 for i, row in enumerate(part):
                     synapse, time_ms = reader.input_spikes(row)
@@ -94,7 +84,7 @@ def read_batches(data: Dataset, rows: list[list[int]], batch_size: int
                 spikes = np.stack([output_bins(reader.output_spikes(r), 0, info.duration_ms)
                                    for r in part])
                 soma = np.stack([reader.soma_voltage(r) for r in part])
-                yield reader.sim_id[part], x, spikes, soma
+                yield shard, reader.sim_id[part], x, spikes, soma
 
 
 def check_inputs_fit(model: Surrogate, data: Dataset, checkpoint: Path) -> None:
@@ -105,35 +95,44 @@ def check_inputs_fit(model: Surrogate, data: Dataset, checkpoint: Path) -> None:
                                     f"{info.num_exc} + {info.num_inh}")
 
 
-def predict_split(model: Surrogate, data: Dataset, rows: list[list[int]], protocol: Protocol,
-                  batch_size: int, device: torch.device, checkpoint: Path) -> Predictions:
-    """Predict every kept simulation; keep the bins from skip_ms on."""
+def predict_split(model: Surrogate, data: Dataset, protocol: Protocol, batch_size: int,
+                  device: torch.device, checkpoint: Path) -> tuple[Predictions, np.ndarray]:
+    """Every simulation of the split predicted whole (both evaluators rescale over all of
+    them, those they then drop included), and each one's rescaling unit: its shard."""
     import torch
     from tqdm.auto import tqdm
 
-    skip = protocol.skip_ms
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in PREDICTION_DATASETS}
-    with tqdm(total=sum(map(len, rows)), unit="sim", desc="evaluate", disable=None) as bar:
-        for sim_id, x, spikes, soma in read_batches(data, rows, batch_size):
+    burn_in = protocol.burn_in_for(model.receptive_field_ms)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in (*PREDICTION_DATASETS, "unit")}
+    with tqdm(total=data.num_sims, unit="sim", desc="evaluate", disable=None) as bar:
+        for shard, sim_id, x, spikes, soma in read_batches(data, batch_size):
             y = predict_windows(model, torch.from_numpy(x).to(device), protocol.window_ms,
-                                protocol.burn_in_ms, windows_per_pass=batch_size)
+                                burn_in, windows_per_pass=batch_size)
             bad = ~torch.isfinite(y).all(dim=2).all(dim=1)
             if bool(bad.any()):
                 raise UserError(checkpoint, f"the model predicts NaN or infinite values "
                                             f"(simulation {int(sim_id[int(bad.nonzero()[0])])}"
                                             f" of {data.folder})")
             parts["sim_id"].append(sim_id)
-            parts["spike_prob"].append(torch.sigmoid(y[..., 0]).cpu().numpy()[:, skip:])
-            parts["soma_mv"].append(model.soma_mv(y).cpu().numpy()[:, skip:])
-            parts["true_spikes"].append(spikes[:, skip:].astype(np.uint8))
-            parts["true_soma_mv"].append(soma[:, skip:])
+            parts["unit"].append(np.full(len(sim_id), shard))
+            parts["spike_prob"].append(torch.sigmoid(y[..., 0]).cpu().numpy())
+            parts["soma_mv"].append(model.soma_mv(y).cpu().numpy())
+            parts["true_spikes"].append(spikes.astype(np.uint8))
+            parts["true_soma_mv"].append(soma)
             bar.update(len(sim_id))
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     return Predictions(sim_id=arrays["sim_id"].astype(np.int64),
                        spike_prob=arrays["spike_prob"].astype(np.float32),
                        soma_mv=arrays["soma_mv"].astype(np.float32),
                        true_spikes=arrays["true_spikes"],
-                       true_soma_mv=arrays["true_soma_mv"].astype(np.float32))
+                       true_soma_mv=arrays["true_soma_mv"].astype(np.float32)), arrays["unit"]
+
+
+def kept_part(pred: Predictions, keep: np.ndarray, skip_ms: int) -> Predictions:
+    """The kept simulations from skip_ms on: what is scored, and what PREDICTIONS holds."""
+    return Predictions(sim_id=pred.sim_id[keep],
+                       **{name: getattr(pred, name)[keep, skip_ms:]
+                          for name in PREDICTION_DATASETS[1:]})
 
 
 def measure_speed(model: Surrogate, duration_ms: int, protocol: Protocol,
@@ -160,6 +159,28 @@ def measure_speed(model: Surrogate, duration_ms: int, protocol: Protocol,
                     windows_per_pass=SPEED_BATCH)
     sync()
     return num_sims * duration_ms / (time.perf_counter() - start)
+
+
+def recipe_of(model_dir: Path, checkpoint: Path) -> str | None:
+    """The training recipe the run named (its checkpoint's record, else train_metrics.json);
+    None for a run without one, or one trained elsewhere."""
+    from surrogates.checkpoints import read_checkpoint
+
+    recipe = read_checkpoint(checkpoint).get("extra", {}).get("recipe")
+    if recipe is None and (model_dir / TRAIN_METRICS).is_file():
+        try:
+            recipe = json.loads((model_dir / TRAIN_METRICS).read_text(encoding="utf-8")
+                                ).get("recipe")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            recipe = None
+    return recipe if isinstance(recipe, str) else None
+
+
+def interval_definitions(replicates: Replicates) -> dict[str, str]:
+    return {f"{key}_ci_low": f"{100 * CONFIDENCE:g} % bootstrap interval of {key} (and _ci_high): "
+                             f"{len(next(iter(replicates.values.values())))} resamples of the "
+                             f"kept simulations with replacement, seed {replicates.seed}"
+            for key in replicates.values}
 
 
 def speedup_vs_neuron(sim_ms_per_s: float, duration_ms: int,
@@ -237,16 +258,23 @@ def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = DEFAU
     model = surrogates.load(ckpt, torch_device)
     check_inputs_fit(model, data, ckpt)
 
-    rows, dropped = select_simulations(data, protocol)
-    if not any(rows):
-        raise UserError(data.folder, f"no simulation left to score: {data.num_sims} in the "
-                                     f"split, {dropped} with more than {protocol.max_spikes} "
-                                     f"output spikes after {protocol.skip_ms} ms dropped")
-    pred = predict_split(model, data, rows, protocol, batch_size, torch_device, ckpt)
+    whole, units = predict_split(model, data, protocol, batch_size, torch_device, ckpt)
     try:
-        flat, roc = score(pred.true_spikes, pred.spike_prob, pred.true_soma_mv, pred.soma_mv)
+        scored = score_simulations(whole.true_spikes, whole.spike_prob, whole.true_soma_mv,
+                                   whole.soma_mv, units, protocol.protocol, protocol.skip_ms,
+                                   protocol.max_spikes)
     except ValueError as err:
-        raise UserError(data.folder, str(err)) from None
+        raise UserError(data.folder, f"cannot score the {data.num_sims} simulations of the "
+                                     f"split: {err}") from None
+    pred = kept_part(whole, scored.keep, protocol.skip_ms)
+    flat, roc, dropped = scored.metrics, scored.roc, int(np.count_nonzero(~scored.keep))
+    replicates = bootstrap(pred.true_spikes, pred.spike_prob, pred.true_soma_mv,
+                           scored.rescaled_mv[scored.keep, protocol.skip_ms:],
+                           protocol.bootstrap_seed, protocol.bootstrap_replicates)
+    intervals = {f"{key}_{end}": value if np.isfinite(value) else None
+                 for key in replicates.values
+                 for end, value in zip(("ci_low", "ci_high"), replicates.interval(key),
+                                       strict=True)}
     sim_ms_per_s = measure_speed(model, duration, protocol, torch_device)
     neuron_wall = data.manifest.neuron_wall_s_per_sim
     label = label or Path(model_dir).resolve().name
@@ -254,19 +282,28 @@ def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = DEFAU
     # identity); evaluation.json the provenance, the protocol and the definitions.
     metrics: dict[str, Any] = {
         "model": model.name, "label": label, "cell": data.info.cell,
-        "num_params": model.num_params(),
-        **flat,
+        "num_params": model.num_params(), "protocol": protocol.protocol,
+        "recipe": recipe_of(Path(model_dir), ckpt),
+        **flat, **intervals,
         "num_sims": len(pred.sim_id), "num_sims_dropped": dropped,
+        "num_spikes": int(pred.true_spikes.sum()),
         "sim_ms_per_s": sim_ms_per_s,
         "speedup_vs_neuron": speedup_vs_neuron(sim_ms_per_s, duration, neuron_wall),
         "neuron_wall_s_per_sim": neuron_wall, "device": str(torch_device),
     }
     context: dict[str, Any] = {
         "data": str(data.folder.resolve()), "checkpoint": str(ckpt.resolve()),
-        "window_ms": protocol.window_ms, "burn_in_ms": protocol.burn_in_ms,
-        "skip_ms": protocol.skip_ms, "max_spikes": protocol.max_spikes,
+        **asdict(protocol), "burn_in_ms": protocol.burn_in_for(model.receptive_field_ms),
+        "rescaling_unit": RESCALING_UNITS[protocol.protocol],
         "duration_ms": duration, "speed_batch": SPEED_BATCH,
-        "definitions": {**DEFINITIONS,
+        # The same seed and the same kept simulations give every model the same
+        # resamples: the report pairs them to say whether two models differ.
+        "bootstrap": {"seed": replicates.seed, "sim_ids": pred.sim_id.tolist(),
+                      "confidence": CONFIDENCE,
+                      # a resample without spikes has no AUC: null
+                      "replicates": {k: [None if np.isnan(x) else float(x) for x in v]
+                                     for k, v in replicates.values.items()}},
+        "definitions": {**DEFINITIONS, **interval_definitions(replicates),
                         "sim_ms_per_s": f"simulated ms per second of windowed prediction "
                                         f"of {SPEED_BATCH} simulations at once on this device",
                         "speedup_vs_neuron": "sim_ms_per_s / (duration_ms / "

@@ -22,6 +22,7 @@ from pipeline.reporting.draw import (
 )
 from pipeline.reporting.evaluations import Evaluation, load_evaluations
 from pipeline.reporting.render import render_html, render_markdown
+from pipeline.reporting.resolution import neighbour_notes, small_data_note
 from pipeline.reporting.sweep_section import (
     SweepSection,
     draw_sweep_figures,
@@ -34,6 +35,13 @@ from pipeline.runtime.files import atomic_path
 def _notes(ranked: Sequence[Evaluation], no_traces: str | None) -> list[str]:
     """What the reader must know before comparing the figures."""
     notes = [no_traces] if no_traces else []
+    small = small_data_note(ranked)
+    notes += [small] if small else []
+    notes += neighbour_notes(ranked)
+    protocols = {str(ev.metrics.get("protocol", "n/a")) for ev in ranked}
+    if len(protocols) > 1:
+        notes.append(f"The rows were scored by different evaluators ({', '.join(sorted(protocols))}"
+                     "); their figures differ in definition, not only in model.")
     sims = {ev.metrics.get("num_sims") for ev in ranked}
     if len(sims) > 1:
         notes.append("The evaluations cover different numbers of simulations "

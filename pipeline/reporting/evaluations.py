@@ -17,7 +17,7 @@ import numpy as np
 from pipeline.errors import UserError
 from pipeline.evaluation.metrics import fpr_key
 from pipeline.evaluation.predictions import PREDICTION_DATASETS
-from pipeline.filenames import EVAL_METRICS, PREDICTIONS, ROC_CSV
+from pipeline.filenames import EVAL_CONTEXT, EVAL_METRICS, PREDICTIONS, ROC_CSV
 from pipeline.protocol import FPR_POINTS
 
 # EVAL_METRICS key -> what it must hold; "number?" may also be null (shown as n/a).
@@ -46,10 +46,23 @@ class Evaluation:
     start_ms: float
     dt_ms: float
     num_steps: int
+    # evaluation.json's "bootstrap": seed, sim_ids, replicates per metric; None when the
+    # evaluation has none (written before intervals existed)
+    bootstrap: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
         return self.metrics["label"]
+
+    def interval(self, key: str) -> tuple[float, float]:
+        """The 95 % bootstrap interval of a metric; NaN bounds where there is none."""
+        return self.number(f"{key}_ci_low"), self.number(f"{key}_ci_high")
+
+    def replicates(self, key: str) -> np.ndarray | None:
+        """The metric's bootstrap replicates, for paired differences."""
+        if self.bootstrap is None or key not in self.bootstrap.get("replicates", {}):
+            return None
+        return np.asarray(self.bootstrap["replicates"][key], dtype=np.float64)
 
     def number(self, key: str) -> float:
         """A metric as a float; NaN when the evaluation could not compute it."""
@@ -149,12 +162,33 @@ def read_prediction_index(path: Path) -> tuple[np.ndarray, np.ndarray, float, fl
     return sim_ids, counts, start_ms, dt_ms, shape[1]
 
 
+def read_bootstrap(path: Path) -> dict[str, Any] | None:
+    """The bootstrap block of an EVAL_CONTEXT file, checked; None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        context = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(path, f"not valid JSON ({err})") from None
+    block = context.get("bootstrap") if isinstance(context, dict) else None
+    if block is None:
+        return None
+    reps = block.get("replicates") if isinstance(block, dict) else None
+    if (not isinstance(reps, dict) or not isinstance(block.get("sim_ids"), list)
+            or len({len(v) for v in reps.values() if isinstance(v, list)}) != 1
+            or not all(isinstance(v, list) for v in reps.values())):
+        raise UserError(path, "bootstrap: expected sim_ids and replicates of equal length "
+                              "(run `neurosurrogate evaluate` again)")
+    return block
+
+
 def load_evaluation(folder: Path) -> Evaluation:
     """Everything the report needs of one folder but the traces."""
     metrics = read_metrics(folder)
     fpr, tpr = read_roc(folder / ROC_CSV)
     sim_ids, counts, start_ms, dt_ms, steps = read_prediction_index(folder / PREDICTIONS)
-    return Evaluation(folder, metrics, fpr, tpr, sim_ids, counts, start_ms, dt_ms, steps)
+    return Evaluation(folder, metrics, fpr, tpr, sim_ids, counts, start_ms, dt_ms, steps,
+                      read_bootstrap(folder / EVAL_CONTEXT))
 
 
 def load_evaluations(folders: Sequence[Path]) -> list[Evaluation]:

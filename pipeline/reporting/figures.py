@@ -164,10 +164,11 @@ def _short_count(n: int) -> str:
     return str(n)
 
 
-def save_auc_vs_params(points: Mapping[str, tuple[int, float]],
+def save_auc_vs_params(points: Mapping[str, tuple[int, float, float, float]],
                        published: Sequence[PublishedResult], path: Path) -> None:
-    """Spike AUC against parameter count (log axis): our models (label -> (params, auc))
-    against the published NeuronIO figures, which are drawn for context only."""
+    """Spike AUC against parameter count (log axis): our models (label -> (params, auc,
+    interval low, high); NaN bounds draw no bar) against the published NeuronIO figures,
+    which are drawn for context only."""
     from pipeline.reporting.published import GOOD_ENOUGH_AUC
 
     fig = new_figure(12.0, 5.6)
@@ -183,16 +184,24 @@ def save_auc_vs_params(points: Mapping[str, tuple[int, float]],
                         fontsize=7, color="0.4")
         approx = ["~" if p.approximate else "" for p in published]
         lines = [f"{i:>2} {p.model}\n   {a}{_short_count(p.params)} params, AUC {a}{p.auc:g}"
+                 f" ({p.protocol})"
                  for i, (p, a) in enumerate(zip(published, approx, strict=True), start=1)]
         key.text(0.0, 1.0, "published NeuronIO figures\n(their test set, not ours)\n\n"
                  + "\n".join(lines), transform=key.transAxes, va="top", ha="left",
                  fontsize=7, family="monospace", linespacing=1.25, color="0.25")
     key.set_axis_off()
     if points:
-        ax.scatter([n for n, _ in points.values()], [a for _, a in points.values()],
-                   marker="o", s=60, color="tab:blue", edgecolors="black", zorder=3,
-                   label="this project's models")
-        for label, (n, auc) in points.items():
+        n, auc, low, high = (np.array(v, dtype=np.float64) for v in zip(*points.values(),
+                                                                         strict=True))
+        bars = np.isfinite(low) & np.isfinite(high)
+        # a percentile interval of few simulations may leave out the estimate: no bar below 0
+        below = np.maximum(auc[bars] - low[bars], 0.0)
+        above = np.maximum(high[bars] - auc[bars], 0.0)
+        ax.errorbar(n[bars], auc[bars], yerr=[below, above],
+                    fmt="none", ecolor="tab:blue", elinewidth=1.2, capsize=4, zorder=2)
+        ax.scatter(n, auc, marker="o", s=60, color="tab:blue", edgecolors="black", zorder=3,
+                   label="this project's models (95 % bootstrap interval)")
+        for label, (n, auc, _, _) in points.items():
             ax.annotate(label, (n, auc), xytext=(6, 4), textcoords="offset points",
                         fontsize=9, color="tab:blue", weight="bold")
     ax.axhline(GOOD_ENOUGH_AUC, color="tab:green", linestyle=":", linewidth=1,

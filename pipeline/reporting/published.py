@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 SPIELER_2024 = "Spieler et al. 2024 (ICLR, arXiv 2306.16922)"
 BENIAGUEV_2021 = "Beniaguev et al. 2021"
+# Each paper's figures come from its own evaluator (`evaluate --protocol`).
+PROTOCOL_OF_SOURCE = {SPIELER_2024: "elm", BENIAGUEV_2021: "beniaguev"}
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,11 @@ class PublishedResult:
     rmse_mv: float
     source: str
     approximate: bool = False  # the paper gives "~" figures
+
+    @property
+    def protocol(self) -> str:
+        """The published evaluator that produced it (pipeline.evaluation.metrics)."""
+        return PROTOCOL_OF_SOURCE[self.source]
 
 
 PUBLISHED_NEURONIO: tuple[PublishedResult, ...] = (

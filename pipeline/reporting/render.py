@@ -23,10 +23,15 @@ if TYPE_CHECKING:
     from pipeline.reporting.sweep_section import SweepSection
 
 TITLE = "Surrogate comparison"
-INTRO = ("Models are ranked by spike AUC, then by soma RMSE. RMSE and explained variance "
-         "are computed after z-scoring each prediction and rescaling it to the ground "
-         "truth's mean and standard deviation, as in the published evaluations; the raw "
-         "RMSE is listed under details. Speed-up is NEURON's simulation time over the "
+INTRO = ("Models are ranked by spike AUC, then by soma RMSE. Each row names the published "
+         "evaluator that scored it (elm: the ELM paper's, soma rescaled per file; beniaguev: "
+         "the TCN paper's, rescaled over the pooled test set) and the training recipe (elm, "
+         "tcn_beniaguev, or none: this project's own settings). RMSE "
+         "and explained variance are computed after z-scoring each prediction and rescaling "
+         "it to the ground truth's mean and standard deviation, as in the published "
+         "evaluations; the raw RMSE is listed under details. Brackets hold 95 % bootstrap "
+         "intervals over test simulations; the notes below say which neighbours in the "
+         "ranking the data resolve. Speed-up is NEURON's simulation time over the "
          "surrogate's, per simulated second.")
 
 

@@ -22,8 +22,9 @@ def percent(rate: float) -> str:
     return f"{100 * rate:g} %"
 
 
-COLUMNS = ("rank", "model", "parameters", "AUC", f"TPR at {percent(QUOTED_FPR)} FPR",
-           "RMSE (mV, rescaled)", "explained variance (%)", "speed-up over NEURON")
+COLUMNS = ("rank", "model", "parameters", "AUC [95 % interval]",
+           f"TPR at {percent(QUOTED_FPR)} FPR [95 %]", "RMSE (mV, rescaled) [95 %]",
+           "explained variance (%)", "speed-up over NEURON", "evaluator / recipe")
 DETAIL_COLUMNS = ("model", "architecture", "cell", "simulations",
                   f"TPR at {percent(OTHER_FPR)} FPR",
                   "RMSE (mV, raw)", "MAE (mV, rescaled)", "device", "evaluation folder")
@@ -51,12 +52,24 @@ def _speedup(value: float) -> str:
     return f"{value:,.0f}x" if value >= 10 else f"{value:.2f}x"
 
 
+def with_interval(ev: Evaluation, key: str, digits: int) -> str:
+    """A figure and its bootstrap interval, '0.9306 [0.8970, 0.9710]'; the figure alone
+    where the evaluation has no interval."""
+    low, high = ev.interval(key)
+    text = fmt(ev.number(key), digits)
+    if math.isnan(low) or math.isnan(high):
+        return text
+    return f"{text} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def table_rows(ranked: Sequence[Evaluation]) -> list[tuple[str, ...]]:
     """The report's table as text cells, in COLUMNS order."""
     return [(str(i), ev.label, f"{ev.metrics['num_params']:,}",
-             fmt(ev.number("spike_auc"), 4), fmt(ev.number(fpr_key(QUOTED_FPR)), 3),
-             fmt(ev.number("soma_rmse_mv"), 3), fmt(ev.number("soma_explained_variance_pct"), 1),
-             _speedup(ev.number("speedup_vs_neuron")))
+             with_interval(ev, "spike_auc", 4), with_interval(ev, fpr_key(QUOTED_FPR), 3),
+             with_interval(ev, "soma_rmse_mv", 3),
+             fmt(ev.number("soma_explained_variance_pct"), 1),
+             _speedup(ev.number("speedup_vs_neuron")),
+             f"{ev.metrics.get('protocol', 'n/a')} / {ev.metrics.get('recipe') or 'n/a'}")
             for i, ev in enumerate(ranked, start=1)]
 
 

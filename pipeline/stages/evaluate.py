@@ -1,10 +1,8 @@
-"""Score a surrogate checkpoint on one split by the published NeuronIO protocol.
+"""Score a surrogate checkpoint on one split by a published NeuronIO evaluator.
 
-Whole simulations are predicted with overlapping windows whose burn-in is discarded
-(pipeline/evaluation/predict.py), the first --skip-ms of each simulation is dropped, and
-simulations with more than --max-spikes output spikes in what is left are dropped; the metrics
-(pipeline/evaluation/metrics.py) are taken over all remaining 1 ms bins. Writes metrics.json,
-evaluation.json, roc.csv, predictions.h5, roc.png and traces*.png into --out
+`--protocol elm` (the default) is the ELM paper's evaluator, `beniaguev` that of the TCN
+paper (definitions: pipeline/evaluation/metrics.py). Writes metrics.json (with 95 % bootstrap
+intervals), evaluation.json, roc.csv, predictions.h5, roc.png and traces*.png into --out
 (docs/data-format.md, "Evaluation outputs"); all of them are renamed into place together at
 the end, so a failing run leaves earlier outputs as they were.
 """

@@ -5,6 +5,10 @@ optimiser state, for --resume), OUT/train_log.csv (one row per validation, for D
 and OUT/train_metrics.json (the best validation figures). Every file is replaced
 atomically, so an interrupted run loses at most the steps since its last validation, and
 `--resume` continues from there to the same result as an uninterrupted run (on the CPU).
+
+`--recipe elm|tcn_beniaguev` starts from a model's published training recipe
+(pipeline/config/recipes.py; default none: our defaults); every flag given still wins. The
+recipe is recorded as `recipe` in train_metrics.json and in both checkpoints' metadata.
 """
 
 

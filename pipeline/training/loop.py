@@ -1,4 +1,5 @@
-"""The training loop: random windows, the published loss, Adam with cosine decay.
+"""The training loop: random windows, the published loss, Adam (or NAdam) on a schedule of
+learning rates and loss weights (pipeline.config.recipes: cosine, or Beniaguev's epochs).
 
 Everything a run depends on is in `TrainSettings`, the model config and the data, and the
 loader's window k is a pure function of (seed, k), so a run stopped at a checkpoint and
@@ -8,7 +9,6 @@ run would have (bit-identical on the CPU, which `tests/test_train.py` checks).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.config.recipes import SCHEDULES, schedule_at
 from pipeline.config.training import TrainSettings
 from pipeline.evaluation.metrics import soma_scores, spike_scores
 from pipeline.training.windows import WindowDataset, window_loader
@@ -37,30 +38,59 @@ def soma_target(soma_mv: torch.Tensor, model: Surrogate, clip_mv: float) -> torc
 
 
 def window_losses(y: torch.Tensor, batch: dict[str, torch.Tensor], model: Surrogate,
-                  settings: TrainSettings) -> Losses:
-    """w_spike * BCE-with-logits + w_soma * MSE over the bins after the burn-in."""
+                  settings: TrainSettings, weights: tuple[float, float] | None = None
+                  ) -> Losses:
+    """w_spike * BCE-with-logits + w_soma * MSE over the bins after the burn-in (all bins
+    with burn_in_ms 0); `weights` (w_spike, w_soma) replace the settings' (a schedule's)."""
+    w_spike, w_soma = weights if weights is not None else (settings.w_spike, settings.w_soma)
     keep = slice(settings.burn_in_ms, None)
     y = y[:, keep].float()
     spike = F.binary_cross_entropy_with_logits(y[..., 0], batch["spikes"][:, keep])
     target = soma_target(batch["soma_mv"][:, keep], model, settings.soma_clip_mv)
     soma = F.mse_loss(y[..., 1], target)
-    return Losses(settings.w_spike * spike + settings.w_soma * soma, spike, soma)
+    return Losses(w_spike * spike + w_soma * soma, spike, soma)
 
 
 def lr_factor(step: int, settings: TrainSettings) -> float:
-    """Cosine decay over all steps, as the reference recipe."""
-    progress = min(step, settings.steps) / settings.steps
-    floor = settings.lr_final_fraction
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    """The schedule's learning rate at `step` over settings.lr (cosine: decay over all
+    steps, as the reference recipe)."""
+    return SCHEDULES[settings.schedule](step, settings.steps, settings.lr_final_fraction)[0]
+
+
+def is_kernel(name: str, param: torch.nn.Parameter) -> bool:
+    """A weight matrix or convolution kernel (2+ dims): what Keras' kernel_regularizer and
+    kernel_initializer act on; biases, norms and per-unit vectors are not."""
+    return param.dim() >= 2
 
 
 def make_optimizer(model: Surrogate, settings: TrainSettings
                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
-                                 lr=settings.lr)
+    """Adam or NAdam; l2 > 0 puts the kernels in a group of (coupled) weight decay 2 * l2,
+    the gradient of Keras' l2 * sum(w**2), the rest in one without."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if settings.l2 > 0:
+        groups: list[dict[str, Any]] = [
+            {"params": [p for n, p in named if is_kernel(n, p)], "weight_decay": 2 * settings.l2},
+            {"params": [p for n, p in named if not is_kernel(n, p)], "weight_decay": 0.0}]
+    else:
+        groups = [{"params": [p for _, p in named]}]
+    kind = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}[settings.optimizer]
+    optimizer = kind(groups, lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                   lambda step: lr_factor(step, settings))
     return optimizer, scheduler
+
+
+@torch.no_grad()
+def init_kernels(model: Surrogate, scale: float) -> None:
+    """Every hidden kernel drawn from a normal of std `scale` cut at 2 std (Keras'
+    TruncatedNormal, Beniaguev's per-layer initialiser); the output heads (`*head*`,
+    `readout`) and every bias keep the model's own init. Nothing when scale is 0."""
+    if scale <= 0:
+        return
+    for name, param in model.named_parameters():
+        if is_kernel(name, param) and "head" not in name and "readout" not in name:
+            torch.nn.init.trunc_normal_(param, std=scale, a=-2 * scale, b=2 * scale)
 
 
 @dataclass(frozen=True)
@@ -83,20 +113,21 @@ class ValidationSet:
 def validate(model: Surrogate, data: ValidationSet, settings: TrainSettings,
              device: torch.device, batch_size: int = 16) -> dict[str, float]:
     """Loss, soma RMSE (mV, clipped, not rescaled: selection should reward the right scale)
-    and spike AUC over the bins after the burn-in."""
+    and spike AUC over the bins after the burn-in. The loss weighs by w_spike and w_soma, a
+    schedule's step-0 weights, so that it compares across the run."""
     was_training = model.training
     model.eval()
     keep = slice(settings.burn_in_ms, None)
     outputs = []
     for start in range(0, len(data.inputs), batch_size):
         x = data.inputs[start:start + batch_size].to(device, torch.float32)
-        with autocast(device):
+        with autocast(device, settings.precision):
             outputs.append(model(x).float().cpu())
     model.train(was_training)
     y = torch.cat(outputs)
     losses = window_losses(y, {"spikes": data.spikes, "soma_mv": data.soma_mv}, model, settings)
     soma = soma_scores(data.soma_mv[:, keep].numpy(), model.soma_mv(y[:, keep]).numpy(),
-                       settings.soma_clip_mv)
+                       clip_mv=settings.soma_clip_mv)
     try:
         auc = spike_scores(data.spikes[:, keep].numpy(),
                            torch.sigmoid(y[:, keep, 0]).numpy()).auc
@@ -106,9 +137,11 @@ def validate(model: Surrogate, data: ValidationSet, settings: TrainSettings,
             "val_spike_auc": auc}
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    """bf16 on the GPU; on the CPU full float32 (and bit-reproducible resumes)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+def autocast(device: torch.device, precision: str = "bf16_on_gpu") -> torch.autocast:
+    """bf16 on the GPU with precision bf16_on_gpu; else (and on the CPU) full float32 (and
+    bit-reproducible resumes)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=device.type == "cuda" and precision == "bf16_on_gpu")
 
 
 def is_better(candidate: dict[str, float], best: dict[str, float] | None) -> bool:
@@ -144,9 +177,10 @@ def train_steps(model: Surrogate, windows: WindowDataset, settings: TrainSetting
     batches = iter(loader)
     while progress.step < settings.steps:
         batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
-        with autocast(device):
+        with autocast(device, settings.precision):
             y = model(batch["inputs"])
-        losses = window_losses(y, batch, model, settings)
+        _, w_spike, w_soma = schedule_at(settings, progress.step)
+        losses = window_losses(y, batch, model, settings, (w_spike, w_soma))
         optimizer.zero_grad(set_to_none=True)
         losses.total.backward()
         if settings.grad_clip > 0:

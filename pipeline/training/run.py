@@ -29,6 +29,7 @@ from pipeline.training.loop import (
     Losses,
     Progress,
     ValidationSet,
+    init_kernels,
     is_better,
     make_optimizer,
     train_steps,
@@ -60,8 +61,10 @@ class RunSpec:
     settings: dict[str, Any]
 
     def comparable(self) -> dict[str, Any]:
-        # The number of loader processes does not change the batches.
-        settings = {k: v for k, v in self.settings.items() if k != "num_workers"}
+        # The number of loader processes does not change the batches; a field a run of an
+        # older version did not record had its (recipe none) default then.
+        settings = {**TrainSettings().to_dict(), **self.settings}
+        settings = {k: v for k, v in settings.items() if k != "num_workers"}
         return {"data": self.data, "model": self.model, "model_settings": self.model_settings,
                 "settings": settings}
 
@@ -146,7 +149,8 @@ class TrainingRun:
     def save_last(self) -> None:
         p = self.progress
         save(self.model, self.last_path, extra={
-            "spec": self.spec.__dict__, "step": p.step, "seconds": self.elapsed(),
+            "spec": self.spec.__dict__, "recipe": self.settings.recipe, "step": p.step,
+            "seconds": self.elapsed(),
             "best": p.best, "best_step": p.best_step, "totals": self.totals,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()})
 
@@ -170,7 +174,8 @@ class TrainingRun:
         totals.update(loss=0.0, spike_loss=0.0, soma_loss=0.0, count=0.0)
         if is_better(metrics, p.best):
             p.best, p.best_step = metrics, p.step
-            save(self.model, self.best_path, extra={"step": p.step, **metrics})
+            save(self.model, self.best_path, extra={"step": p.step, **metrics,
+                                                    "recipe": self.settings.recipe})
         write_log(self.out / TRAIN_LOG, self.rows)
 
     def run_steps(self, windows: WindowDataset, stop_at: int | None, show_progress: bool
@@ -204,7 +209,8 @@ class TrainingRun:
     def finish(self) -> dict[str, Any]:
         """Write TRAIN_METRICS (the best validation figures) and return them."""
         p, model = self.progress, self.model
-        result = {"model": self.spec.model, "num_params": model.num_params(), "steps": p.step,
+        result = {"model": self.spec.model, "recipe": self.settings.recipe,
+                  "num_params": model.num_params(), "steps": p.step,
                   "best_step": p.best_step, **p.best, "train_seconds": round(p.seconds, 2),
                   "device": str(self.device)}
         write_text_atomic(self.out / TRAIN_METRICS, json.dumps(result, indent=1))
@@ -238,6 +244,7 @@ def train(data: Path, model_name: str, out: Path, settings: TrainSettings,
                    settings.to_dict())
     torch.manual_seed(settings.seed)
     model = build_model(model_name, spec.model_settings)
+    init_kernels(model, settings.init_scale)
     if (out / LAST_CHECKPOINT).exists() and not resume:
         raise UserError(out, "already holds a training run: pass --resume to continue it, or "
                              "choose another --out")
