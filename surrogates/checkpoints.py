@@ -90,7 +90,13 @@ def load(path: Path, device: str | torch.device = "cpu") -> Surrogate:
     """A ready model (eval mode) on `device`, from a checkpoint written by `save` or from a
     model folder (see `checkpoint_file`)."""
     path = checkpoint_file(path)
-    payload = read_checkpoint(path)
+    return model_from(read_checkpoint(path), path, device)
+
+
+def model_from(payload: dict[str, Any], path: Path, device: str | torch.device = "cpu"
+               ) -> Surrogate:
+    """The ready model of a checkpoint dict that `read_checkpoint(path)` returned, for callers
+    that also need its `extra` record."""
     try:
         instance = build(payload["model"], **payload["config"])
         instance.load_state_dict(payload["state_dict"], strict=True)

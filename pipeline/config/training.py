@@ -43,6 +43,11 @@ def flag_of(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
+# The TrainSettings fields that take one of a few names, and those names.
+CHOICES = {"optimizer": OPTIMIZERS, "precision": PRECISIONS, "schedule": tuple(SCHEDULES),
+           "recipe": RECIPE_NAMES}
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """One training run's settings (the `train` section of params.yaml, but `recipe`, which is
@@ -91,8 +96,7 @@ class TrainSettings:
         for name, value in (("l2", self.l2), ("init_scale", self.init_scale)):
             if value < 0:
                 raise SettingError(name, f"must be >= 0, got {value}")
-        for name, known in (("optimizer", OPTIMIZERS), ("precision", PRECISIONS),
-                            ("schedule", tuple(SCHEDULES)), ("recipe", RECIPE_NAMES)):
+        for name, known in CHOICES.items():
             if getattr(self, name) not in known:
                 raise SettingError(name, f"must be one of {', '.join(known)}, got "
                                          f"{getattr(self, name)!r}")
@@ -103,10 +107,6 @@ class TrainSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-CHOICES = {"optimizer": OPTIMIZERS, "precision": PRECISIONS, "schedule": tuple(SCHEDULES),
-           "recipe": RECIPE_NAMES}
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:

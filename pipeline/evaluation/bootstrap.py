@@ -32,12 +32,20 @@ class Replicates:
     values: dict[str, np.ndarray]  # metrics.json key -> [replicates]
 
     def interval(self, key: str, confidence: float = CONFIDENCE) -> tuple[float, float]:
-        values = self.values[key][np.isfinite(self.values[key])]
-        if values.size == 0:  # no resample held both classes
-            return np.nan, np.nan
-        tail = 100 * (1 - confidence) / 2
-        low, high = np.percentile(values, [tail, 100 - tail])
-        return float(low), float(high)
+        return percentile_interval(self.values[key], confidence)
+
+
+def percentile_interval(values: np.ndarray, confidence: float = CONFIDENCE
+                        ) -> tuple[float, float]:
+    """The central `confidence` interval of replicates, NaNs (resamples without both
+    classes) left out; NaN bounds when none is left."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return np.nan, np.nan
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def resample_counts(num_sims: int, replicates: int, seed: int) -> np.ndarray:
@@ -120,6 +128,5 @@ def paired_difference(key: str, estimate_a: float, estimate_b: float,
     a, b = np.asarray(replicates_a), np.asarray(replicates_b)
     if a.shape != b.shape:
         raise ValueError(f"{key}: replicates of different resamples ({a.shape} vs {b.shape})")
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.nanpercentile(a - b, [tail, 100 - tail])
-    return Difference(key, estimate_a - estimate_b, float(low), float(high))
+    low, high = percentile_interval(a - b, confidence)
+    return Difference(key, estimate_a - estimate_b, low, high)

@@ -44,7 +44,6 @@ from pipeline.filenames import (
     PREDICTIONS,
     ROC_CSV,
     ROC_FIGURE,
-    TRAIN_METRICS,
     traces_figure,
 )
 
@@ -161,21 +160,6 @@ def measure_speed(model: Surrogate, duration_ms: int, protocol: Protocol,
     return num_sims * duration_ms / (time.perf_counter() - start)
 
 
-def recipe_of(model_dir: Path, checkpoint: Path) -> str | None:
-    """The training recipe the run named (its checkpoint's record, else train_metrics.json);
-    None for a run without one, or one trained elsewhere."""
-    from surrogates.checkpoints import read_checkpoint
-
-    recipe = read_checkpoint(checkpoint).get("extra", {}).get("recipe")
-    if recipe is None and (model_dir / TRAIN_METRICS).is_file():
-        try:
-            recipe = json.loads((model_dir / TRAIN_METRICS).read_text(encoding="utf-8")
-                                ).get("recipe")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            recipe = None
-    return recipe if isinstance(recipe, str) else None
-
-
 def interval_definitions(replicates: Replicates) -> dict[str, str]:
     return {f"{key}_ci_low": f"{100 * CONFIDENCE:g} % bootstrap interval of {key} (and _ci_high): "
                              f"{len(next(iter(replicates.values.values())))} resamples of the "
@@ -238,9 +222,13 @@ def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = DEFAU
              num_traces: int = DEFAULT_NUM_TRACES) -> dict[str, Any]:
     """Score the `checkpoint` of `model_dir` on the split `data_dir`; return what
     EVAL_METRICS holds."""
-    import surrogates
     from pipeline.runtime.devices import pick_device
-    from surrogates.checkpoints import BEST_CHECKPOINT, LAST_CHECKPOINT
+    from surrogates.checkpoints import (
+        BEST_CHECKPOINT,
+        LAST_CHECKPOINT,
+        model_from,
+        read_checkpoint,
+    )
 
     protocol = protocol or Protocol()
     if checkpoint not in CHECKPOINTS:
@@ -255,7 +243,8 @@ def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = DEFAU
     protocol.check(duration, data.folder)
     torch_device = pick_device(device)
     ckpt = Path(model_dir) / {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}[checkpoint]
-    model = surrogates.load(ckpt, torch_device)
+    payload = read_checkpoint(ckpt)  # once: the model, and the run's recorded recipe
+    model = model_from(payload, ckpt, torch_device)
     check_inputs_fit(model, data, ckpt)
 
     whole, units = predict_split(model, data, protocol, batch_size, torch_device, ckpt)
@@ -283,7 +272,8 @@ def evaluate(data_dir: Path, model_dir: Path, out: Path, checkpoint: str = DEFAU
     metrics: dict[str, Any] = {
         "model": model.name, "label": label, "cell": data.info.cell,
         "num_params": model.num_params(), "protocol": protocol.protocol,
-        "recipe": recipe_of(Path(model_dir), ckpt),
+        # the recipe training recorded (null: a checkpoint from elsewhere, or older)
+        "recipe": payload.get("extra", {}).get("recipe"),
         **flat, **intervals,
         "num_sims": len(pred.sim_id), "num_sims_dropped": dropped,
         "num_spikes": int(pred.true_spikes.sum()),

@@ -57,7 +57,7 @@ def lr_factor(step: int, settings: TrainSettings) -> float:
     return SCHEDULES[settings.schedule](step, settings.steps, settings.lr_final_fraction)[0]
 
 
-def is_kernel(name: str, param: torch.nn.Parameter) -> bool:
+def is_kernel(param: torch.nn.Parameter) -> bool:
     """A weight matrix or convolution kernel (2+ dims): what Keras' kernel_regularizer and
     kernel_initializer act on; biases, norms and per-unit vectors are not."""
     return param.dim() >= 2
@@ -67,13 +67,13 @@ def make_optimizer(model: Surrogate, settings: TrainSettings
                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """Adam or NAdam; l2 > 0 puts the kernels in a group of (coupled) weight decay 2 * l2,
     the gradient of Keras' l2 * sum(w**2), the rest in one without."""
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]
     if settings.l2 > 0:
         groups: list[dict[str, Any]] = [
-            {"params": [p for n, p in named if is_kernel(n, p)], "weight_decay": 2 * settings.l2},
-            {"params": [p for n, p in named if not is_kernel(n, p)], "weight_decay": 0.0}]
+            {"params": [p for p in params if is_kernel(p)], "weight_decay": 2 * settings.l2},
+            {"params": [p for p in params if not is_kernel(p)], "weight_decay": 0.0}]
     else:
-        groups = [{"params": [p for _, p in named]}]
+        groups = [{"params": params}]
     kind = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}[settings.optimizer]
     optimizer = kind(groups, lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
@@ -89,7 +89,7 @@ def init_kernels(model: Surrogate, scale: float) -> None:
     if scale <= 0:
         return
     for name, param in model.named_parameters():
-        if is_kernel(name, param) and "head" not in name and "readout" not in name:
+        if is_kernel(param) and "head" not in name and "readout" not in name:
             torch.nn.init.trunc_normal_(param, std=scale, a=-2 * scale, b=2 * scale)
 
 
@@ -112,7 +112,8 @@ class ValidationSet:
 @torch.no_grad()
 def validate(model: Surrogate, data: ValidationSet, settings: TrainSettings,
              device: torch.device, batch_size: int = 16) -> dict[str, float]:
-    """Loss, soma RMSE (mV, clipped, not rescaled: selection should reward the right scale)
+    """Loss, soma RMSE (mV, against the clipped truth, prediction not rescaled: selection
+    should reward the right scale)
     and spike AUC over the bins after the burn-in. The loss weighs by w_spike and w_soma, a
     schedule's step-0 weights, so that it compares across the run."""
     was_training = model.training
