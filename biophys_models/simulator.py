@@ -14,8 +14,13 @@ from neuron import h
 
 from biophys_models.cell import Cell
 from biophys_models.recording import FINE_DT_MS, Recording, detect_spikes, point_samples
+from pipeline.protocol import KINETICS
 
 CAI_ATOL_SCALE = 1e-3  # cai is ~1e-4 mM: scale CVode's absolute tolerance down for it
+#: Mechanisms whose rate functions carry an NMODL TABLE (see their .mod files): 'fast'
+#: switches their usetable_<name> GLOBAL on, 'exact' off (the unchanged expressions).
+TABLED_MECHANISMS = ("Ca_HVA", "Ca_LVAst", "Ih", "Im", "K_Pst", "K_Tst", "NaTa_t", "NaTs2_t",
+                     "Nap_Et2", "SKv3_1", "NSAmpaNmda")
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class RunSettings:
     v_init_mv: float = -76.0
     celsius: float = 34.0
     cvode_atol: float = 1e-3
+    kinetics: str = "exact"  # "fast": the channels' and Mg block's rate tables (issue 19)
 
     def __post_init__(self) -> None:
         if int(self.duration_ms) != self.duration_ms or self.duration_ms < 1:
@@ -39,6 +45,13 @@ class RunSettings:
         if not self.cvode and (self.dt <= 0 or abs(ratio - round(ratio)) > 1e-9):
             raise ValueError(f"dt must divide {FINE_DT_MS} ms (the spike-detection sampling "
                              f"interval), got {self.dt}")
+        if self.kinetics not in KINETICS:
+            raise ValueError(f"kinetics must be one of {', '.join(KINETICS)}, "
+                             f"got {self.kinetics!r}")
+        if self.kinetics == "fast" and self.coreneuron:
+            # measured: CoreNEURON runs the expressions whatever usetable_ says in NEURON
+            raise ValueError("kinetics 'fast' is NEURON-only (CoreNEURON does not take the "
+                             "usetable_ switches): use kinetics 'exact' with CoreNEURON")
         if self.cvode and self.coreneuron:
             raise ValueError("CoreNEURON runs fixed step only: set cvode=False")
 
@@ -70,6 +83,21 @@ def _configure(settings: RunSettings) -> None:
     if settings.cvode:
         h.cvode.atol(settings.cvode_atol)
         h.cvode.atolscale("cai", CAI_ATOL_SCALE)
+    set_kinetics(settings.kinetics)
+
+
+def set_kinetics(kinetics: str) -> None:
+    """Switch the rate tables of every loaded tabled mechanism on ('fast') or off ('exact').
+
+    A GLOBAL of the process, so every run sets it: a run in one mode never leaks into the
+    next. Mechanisms that are not loaded (another library) are skipped.
+    """
+    if kinetics not in KINETICS:
+        raise ValueError(f"kinetics must be one of {', '.join(KINETICS)}, got {kinetics!r}")
+    flag = 1.0 if kinetics == "fast" else 0.0
+    for name in TABLED_MECHANISMS:
+        if h.name_declared(f"usetable_{name}"):
+            setattr(h, f"usetable_{name}", flag)
 
 
 class _Probe:

@@ -18,12 +18,12 @@ from pipeline.config.stage_params import Section, params_defaults
 from pipeline.errors import UserError
 
 # Stage name -> the params.yaml sections its `--params FILE` reads, later ones winning where
-# two hold the same key (check-params and acquire read the whole file themselves; import-elm
-# and report have no settings).
+
+
 PARAMS_SECTIONS: dict[str, tuple[str | Section, ...]] = {
     "check-params": (), "acquire": (), "simulate": ("simulate",), "ingest": ("ingest",),
     "import-elm": (), "shard": ("shard",), "train": ("train",), "evaluate": ("evaluate",),
-    "report": (),
+    "report": (), "compare-cells": (),
     "sweep": ("train", "sweep", Section("evaluate", prefix="eval_", keys=(
         "protocol", "window_ms", "burn_in_ms", "skip_ms", "max_spikes", "bootstrap_replicates",
         "bootstrap_seed", "batch_size"))),

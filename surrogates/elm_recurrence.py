@@ -9,12 +9,15 @@ steps at once by the model; what stays sequential is:
 - `memory_scan`: m_t = kappa * m_{t-1} + g * tanh(W_o act(d_t + W_q (kappa * m_{t-1})) + b_o),
   the ELM memory update with the tanh* constants and lambda folded into W_o, b_o and g.
 
-Both loops run as plain C++ loops (`cpp_scan`, built on first use; CPU float32/float64) or,
-where that extension is unavailable or on a GPU, in TorchScript (one interpreter call per
-sequence, no Python per step); both carry their state in and out, so long sequences can be
-cut into windows. `memory_scan` works on a unit axis, [time, units, batch, ...] with per-unit
-weights, so that a layer of many ELM neurons can reuse it; one ELM neuron is units = 1. On a
-GPU the scripted loops run one kernel per op per step: correct but not tuned there.
+Both loops run as plain C++ loops on the CPU (`cpp_scan`, built on first use; float32/
+float64), as fused Triton kernels on a GPU (`triton_scan`: one kernel launch per window, the
+state in registers across all steps; needs the optional triton package), and otherwise in
+TorchScript (one interpreter call per sequence, no Python per step; on a GPU that is one
+kernel per op per step, correct but slow). NEUROSURROGATE_FUSED_SCAN=off keeps a GPU on the
+TorchScript loops (see `triton_scan`). All carry their state in and out, so long sequences
+can be cut into windows. `memory_scan` works on a unit axis, [time, units, batch, ...] with
+per-unit weights, so that a layer of many ELM neurons can reuse it; one ELM neuron is
+units = 1.
 
 `step_by_step` is the plain per-step definition of the whole ELM (the reference sheet's
 equations, one time step at a time) that the fast path must reproduce.
@@ -31,7 +34,7 @@ from typing import Any, NamedTuple
 import torch
 from torch.autograd.function import once_differentiable
 
-from surrogates import cpp_scan
+from surrogates import cpp_scan, triton_scan
 
 TANH_GAIN = 1.7159  # tanh*(z) = 1.7159 * tanh(2 z / 3)
 TANH_SLOPE = 2.0 / 3.0
@@ -119,11 +122,21 @@ def _run(name: str, first: torch.Tensor, *rest: torch.Tensor | bool) -> Any:
         return _scripted()[name](first, *rest)
 
 
+def _extension(use_cpp: bool, *tensors: torch.Tensor, hidden: int = 0,
+               memory: int = 0) -> Any:
+    """The compiled loops for these tensors: Triton's (CUDA, or forced by triton_scan.MODE),
+    else the C++ extension (CPU), else None (TorchScript). use_cpp False: None."""
+    if not use_cpp:
+        return None
+    fused = triton_scan.usable(*tensors, hidden=hidden, memory=memory)
+    return fused if fused is not None else cpp_scan.usable(*tensors)
+
+
 def _filter(p: torch.Tensor, k: torch.Tensor, z0: torch.Tensor, reverse: bool,
             use_cpp: bool) -> torch.Tensor:
     """z_t = k z_{t-1} + p_t (reverse: z_t = k z_{t+1} + p_t from the end), z0 the state
-    before the first step taken; by the C++ loop where allowed, else TorchScript."""
-    ext = cpp_scan.usable(p, k, z0) if use_cpp else None
+    before the first step taken; by a compiled loop where allowed, else TorchScript."""
+    ext = _extension(use_cpp, p, k, z0)
     if ext is not None:
         k_full = k.expand(p.shape[1:]).contiguous()
         return ext.exp_filter(p, k_full, z0.expand(p.shape[1:]).contiguous(), reverse)
@@ -153,7 +166,8 @@ def exp_filter(p: torch.Tensor, k: torch.Tensor, z0: torch.Tensor | None = None,
                use_cpp: bool = True) -> torch.Tensor:
     """z_t = k * z_{t-1} + p_t along axis 0 of p ([T, ...]); k broadcasts over p[t] and is a
     constant (no gradient: the trace time constants are fixed). Returns z [T, ...]. use_cpp:
-    False forces the TorchScript loop (the C++ one runs on CPU float32/float64 when built)."""
+    False forces the TorchScript loop (else the C++ one runs on CPU float32/float64 when
+    built, the Triton one on CUDA when triton imports)."""
     if k.requires_grad:
         raise ValueError("exp_filter treats k as a constant; it must not require grad")
     if z0 is None:
@@ -166,10 +180,11 @@ class _MemoryScan(torch.autograd.Function):
     def forward(ctx, drive: torch.Tensor, m0: torch.Tensor, kappa: torch.Tensor,
                 gain: torch.Tensor, wq: torch.Tensor, wo: torch.Tensor, bo: torch.Tensor,
                 silu: bool, use_cpp: bool) -> torch.Tensor:
-        ext = cpp_scan.usable(drive, m0, kappa, gain, wq, wo, bo) if use_cpp else None
-        ctx.silu, ctx.cpp = silu, ext is not None
+        ext = _extension(use_cpp, drive, m0, kappa, gain, wq, wo, bo, hidden=drive.shape[3],
+                         memory=m0.shape[2])
+        ctx.silu, ctx.ext = silu, ext
         if ext is not None:
-            # The C++ loop keeps its pre-activations and tanh values for the backward pass.
+            # The compiled loop keeps its pre-activations and tanh values for the backward.
             m, pre, th = ext.scan_forward(drive, m0.contiguous(), kappa.contiguous(),
                                           gain.contiguous(), wq.transpose(1, 2).contiguous(),
                                           wo.transpose(1, 2).contiguous(), bo.contiguous(),
@@ -185,8 +200,8 @@ class _MemoryScan(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_m: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        if ctx.cpp:
-            return _MemoryScan._cpp_backward(ctx, grad_m)
+        if ctx.ext is not None:
+            return _MemoryScan._ext_backward(ctx, grad_m)
         drive, m0, kappa, gain, wq, wo, bo, m = ctx.saved_tensors
         k3, g3 = kappa.unsqueeze(1), gain.unsqueeze(1)
         # Everything but the adjoint recursion is recomputed for all steps at once.
@@ -213,11 +228,13 @@ class _MemoryScan(torch.autograd.Function):
                 None, None)
 
     @staticmethod
-    def _cpp_backward(ctx: Any, grad_m: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        """Backward from the C++ adjoint loop; the weight gradients are batched reductions."""
+    def _ext_backward(ctx: Any, grad_m: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """Backward from the compiled adjoint loop (C++ or Triton); the weight gradients are
+        batched reductions over all steps."""
         m0, kappa, gain, wq, wo, m, pre, th = ctx.saved_tensors
-        ext = cpp_scan.extension()
-        assert ext is not None
+        ext = ctx.ext
+        if pre.dtype != m0.dtype:  # Triton computes in float32 whatever autocast fed it
+            m0, kappa, gain, wq, wo = (t.to(pre.dtype) for t in (m0, kappa, gain, wq, wo))
         adj_m, adj_z, adj_pre, adj_mq, grad_m0 = ext.scan_backward(
             grad_m.contiguous(), pre, th, kappa.contiguous(), gain.contiguous(),
             wq.contiguous(), wo.contiguous(), ctx.silu)
@@ -247,8 +264,8 @@ def memory_scan(drive: torch.Tensor, m0: torch.Tensor, kappa: torch.Tensor, gain
     drive [T, U, B, H] (input half of the MLP's first layer plus its bias), m0 [U, B, D],
     kappa, gain, bo [U, D], wq [U, H, D] (memory half of the first layer), wo [U, D, H].
     m_t = kappa m_{t-1} + gain tanh(wo act(drive_t + wq (kappa m_{t-1})) + bo); returns m
-    [T, U, B, D]. use_cpp: False forces the TorchScript loop (the C++ one runs on CPU
-    float32/float64 when built).
+    [T, U, B, D]. use_cpp: False forces the TorchScript loop (else the C++ one runs on CPU
+    float32/float64 when built, the Triton one on CUDA when triton imports).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")

@@ -62,7 +62,7 @@ def test_l5pc_proportions_and_axon_stub(cell):
     apical = seg.distance_um[seg.type == "apical"]
     assert 150 < basal.max() < 400
     assert 1000 < apical.max() < 1600
-    assert 700 < cell.nexus.distance_um < 1000
+    assert 650 < cell.nexus.distance_um < 720  # the NeuronIO cell's nexus: 678 um
     axon = cell.sections.axon
     assert [(s.L, s.diam, s.nseg) for s in axon] == [(30.0, 1.0, 1), (30.0, 1.0, 1)]
     assert axon[0].parentseg().sec == cell.soma and axon[0].parentseg().x == 0.5
@@ -90,16 +90,17 @@ def test_nexus_is_where_the_trunk_splits_into_the_tuft(cell):
         others = [_subtree_um(c) for c in parent.children() if c != sec]
         assert len(others) == 1 and others[0] < NEXUS_SHARE * (others[0] + _subtree_um(sec))
         sec, junctions = parent, junctions + 1
-    assert junctions == 9  # the nine obliques of the generated trunk
-    # the generated trunk is 850 um and starts at the soma's end (12 um): the tuft starts
-    # at 862 um, and x = 0.9 of the last (165 um, 9-segment) section is its last segment
-    assert h.distance(cell.soma(0.5), nexus_sec(1)) == pytest.approx(862.0)
-    assert cell.nexus.distance_um == pytest.approx(862.0 - 165.0 / 18)
+    assert junctions == 10  # the ten obliques of the generated trunk
+    # the generated trunk is 678 um and starts at the soma's end (11.6 um): the tuft starts
+    # at 689.6 um, and x = 0.9 of the last (99 um, 5-segment) section is its last segment
+    assert h.distance(cell.soma(0.5), nexus_sec(1)) == pytest.approx(689.6, abs=1e-3)
+    assert cell.nexus.distance_um == pytest.approx(689.6 - 99.0 / 10, abs=1e-3)
 
 
 def test_named_nexus_resolves_a_section_name(cell):
     nexus_sec = cell.nexus_segment.sec
-    name = nexus_sec.name().rsplit(".", 1)[-1]  # "apic[36]": hoc's name after the cell prefix
+    name = nexus_sec.name().rsplit(".", 1)[-1]  # hoc's name after the cell prefix
+    assert name == "apic[50]"  # where NeuronIO records its cell's nexus
     assert find_nexus(cell.sections, cell.segments, NexusSpec(name, 0.9)) == cell.nexus
     assert find_nexus(cell.sections, cell.segments, NexusSpec(nexus_sec.name(), 0.9)) \
         == cell.nexus
@@ -109,7 +110,7 @@ def test_named_nexus_resolves_a_section_name(cell):
     assert last.segment == 262 + cell.sections.apical[0].nseg - 1
     assert last.x == max(seg.x for seg in cell.sections.apical[0])
     with pytest.raises(CellError, match=r"^cell.yaml: nexus section 'apic\[500\]' is not an "
-                       r"apical section .*apic\[0\] \.\. apic\[66\]"):
+                       r"apical section .*apic\[0\] \.\. apic\[108\]"):
         find_nexus(cell.sections, cell.segments, NexusSpec("apic[500]", 0.9), "cell.yaml")
     with pytest.raises(CellError, match="'dend\\[0\\]' is not an apical section"):
         find_nexus(cell.sections, cell.segments, NexusSpec("dend[0]", 0.5), "cell.yaml")
@@ -176,7 +177,9 @@ def test_generated_morphology_reads_back_as_swc(cell, tmp_path: Path):
     # Import3d starts soma children at the soma centre, which lengthens roots by <= 11 um
     assert abs(len(swc.segments) - len(cell.segments)) <= 16
     assert len(swc.sections.axon) == 2 and swc.num_exc == len(swc.segments)
-    assert 700 < swc.nexus.distance_um < 1000
+    assert abs(swc.nexus.distance_um - cell.nexus.distance_um) < 20
+    soma_area = sum(seg.area() for seg in swc.soma)  # the SWC soma keeps our membrane area
+    assert soma_area == pytest.approx(sum(seg.area() for seg in cell.soma), rel=0.01)
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ def test_sweep_budgets_as_numbers_or_text(tmp_path: Path) -> None:
     (lambda p: p["sweep"].update(workers=-1), "sweep.workers"),
     (lambda p: p["sweep"].pop("steps"), "sweep.steps: missing key"),
     (lambda p: p["sweep"].update(seed=1), "sweep.seed: unknown key"),
+    (lambda p: p["simulate"].update(kinetics="tabled"), "simulate.kinetics"),
     (lambda p: p.pop("ingest"), "ingest: missing key"),
     (lambda p: p["ingest"].update(workers=0), "ingest.workers"),
     (lambda p: p["train"].update(burn_in_ms=600), "train.burn_in_ms: must be in [0, window_ms)"),

@@ -68,9 +68,22 @@ def test_simulation_on_two_processes_fills_the_contract(reference: Path) -> None
 
 
 def test_one_worker_gives_bit_identical_data(reference: Path, tmp_path: Path) -> None:
+    """In the default (fast) kinetics: the rate tables are per-process, built the same way."""
+    assert Dataset(reference).manifest.settings["run"]["kinetics"] == "fast"
     out = tmp_path / "one_worker"
     assert _sim(out, "--workers", "1") == 0
     assert _digests(out) == _digests(reference)
+
+
+def test_exact_kinetics_is_recorded_and_kept_apart(reference: Path, tmp_path: Path,
+                                                   capsys) -> None:
+    out = tmp_path / "exact"
+    assert _sim(out, "--workers", "1", "--kinetics", "exact", "--num-sims", "1") == 0
+    assert Dataset(out).manifest.settings["run"]["kinetics"] == "exact"
+    capsys.readouterr()
+    assert _sim(out, "--workers", "1", "--num-sims", "1") == 2  # fast into exact: refused
+    (line,) = error_lines(capsys.readouterr().err)
+    assert "already holds a different data set" in line
 
 
 def test_resume_recomputes_only_the_missing_shard(reference: Path, tmp_path: Path) -> None:

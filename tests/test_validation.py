@@ -2,8 +2,11 @@
 
 Each check prints its figures (pytest -s shows them). The stimuli:
   * bAP: a 2 nA, 3 ms somatic current pulse, which fires exactly one AP;
-  * distal input: an EPSC-shaped current (rise 0.5 ms, decay 5 ms, peak 1 nA) on the
-    apical trunk 750 um from the soma (in the Ca hot zone), 5 ms after the pulse onset;
+  * distal input: an EPSC-shaped current (rise 0.5 ms, decay 5 ms, peak 1 nA) 750 um from
+    the soma on the main apical path (trunk, then the larger tuft branch: the proximal
+    tuft, in the Ca hot zone), 5 ms after the pulse onset;
+  * the NeuronIO cell's figures: rest, input and transfer impedance at rest, hot-zone
+    segment counts and nexus distance, measured as the reference sheet measures them;
   * NMDA: 1 to 50 synchronous synapses on one segment of a basal terminal, 200 um out;
   * rate (slow): the NeuronIO protocol's published ranges, 16 x 6 s, for the cell and for
     its AMPA-only and passive-dendrite variants.
@@ -20,13 +23,28 @@ import pytest
 from neuron import h
 
 from biophys_models.cell import Cell, build_cell
+from biophys_models.cell_measures import geometry, impedance_at_rest, settle
 from biophys_models.simulator import RunSettings, simulate
 from tests.cell_helpers import NO_INPUT, neurosurrogate
 
-#: Hay's "near -75 mV" (issue 3: -75 +- 5 mV).
-REST_BAND_MV = (-80.0, -70.0)
+#: The NeuronIO cell (Hay's template, L5PCbiophys5b, cell1.asc) as the reference sheet
+#: hay-l5pc.md measures it, and how close the built-in cell must come: (value, tolerance,
+#: absolute or relative). Measured as the sheet does: settled without input at 34 degC,
+#: impedances at 0 Hz at rest (biophys_models.cell_measures).
+NEURONIO_CELL = {
+    "rest_mv": (-81.1, 1.5, "abs"),
+    "input_resistance_mohm": (50.9, 0.15, "rel"),
+    "transfer_basal_mohm": (49.5, 0.20, "rel"),
+    "transfer_apical_mohm": (24.6, 0.20, "rel"),
+    "hot_zone_segments": (28, 0.25, "rel"),
+    "beyond_hot_zone_segments": (146, 0.25, "rel"),
+    "nexus_distance_um": (678.0, 0.10, "rel"),
+}
+#: One compartment with Hay's densities (a check of the mechanisms, not of the geometry).
+ISOPOTENTIAL_BAND_MV = (-80.0, -70.0)
 PULSE = (2.0, 3.0)  # nA, ms
 EPSC_AT_UM, EPSC_PEAK_NA = 750.0, 1.0
+BAP_WINDOW_MS = (50.0, 80.0)  # from the pulse onset
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +52,22 @@ def cell() -> Cell:
     return build_cell("l5pc")
 
 
-def _trunk_segments(cell: Cell) -> list[Any]:
-    sec = cell.nexus_segment.sec
-    trunk = []
-    while sec in cell.sections.apical:
-        trunk.append(sec)
+def _main_path_segments(cell: Cell) -> list[Any]:
+    """The trunk from the soma to the nexus, then on along the larger tuft branch at each
+    branch point: the path a bAP takes into the Ca hot zone of the proximal tuft."""
+    apical = set(cell.sections.apical)
+
+    def subtree(sec: Any) -> float:
+        return sec.L + sum(subtree(c) for c in sec.children() if c in apical)
+
+    sec, path = cell.nexus_segment.sec, []
+    while sec in apical:
+        path.append(sec)
         sec = sec.parentseg().sec
-    return [seg for s in reversed(trunk) for seg in s]
+    path.reverse()
+    while children := [c for c in path[-1].children() if c in apical]:
+        path.append(max(children, key=subtree))
+    return [seg for s in path for seg in s]
 
 
 def _distance(cell: Cell, seg: Any) -> float:
@@ -63,17 +90,34 @@ def test_the_cell_settles_silently_at_rest(cell):
 def _rest(cell: Cell) -> tuple[float, float]:
     """Soma and nexus voltage after a 2 s settle without input (Ih, and cai from its 5e-5 mM
     start to the 1e-4 mM floor with tau 295 ms, have long settled by then)."""
-    rec = simulate(cell, *NO_INPUT, RunSettings(duration_ms=2000, cvode=True))
-    return float(rec.soma_voltage_mv[-1]), float(rec.nexus_voltage_mv[-1])
+    rest = settle(cell)
+    return rest.soma_mv, rest.nexus_mv
 
 
-def test_resting_potential(cell):
-    """Hay's -75 +- 5 mV at the soma. The cell rests at -79.3 mV (nexus -73.4 mV), 3.7 mV
-    below its densities made isopotential (next test): the soma and basal leak (to -90 mV)
-    sit electrotonically away from the trunk and tuft Ih. morphology.py says what moves it."""
-    rest, nexus = _rest(cell)
-    print(f"\nrest: soma {rest:.2f} mV, nexus {nexus:.2f} mV")
-    assert REST_BAND_MV[0] < rest < REST_BAND_MV[1]
+@pytest.fixture(scope="module")
+def twin_figures(cell) -> dict[str, float]:
+    rest = settle(cell)
+    imp = impedance_at_rest(cell)
+    geom = geometry(cell)
+    kind = cell.segments.type
+    return {
+        "rest_mv": rest.soma_mv,
+        "input_resistance_mohm": imp.input_mohm,
+        "transfer_basal_mohm": float(np.median(imp.transfer_mohm[kind == "basal"])),
+        "transfer_apical_mohm": float(np.median(imp.transfer_mohm[kind == "apical"])),
+        "hot_zone_segments": geom["apical"]["hot_zone_segments"],
+        "beyond_hot_zone_segments": geom["apical"]["beyond_hot_zone_segments"],
+        "nexus_distance_um": geom["nexus"]["distance_um"],
+    }
+
+
+@pytest.mark.parametrize("figure", list(NEURONIO_CELL))
+def test_the_cell_is_the_neuronio_cells_twin(twin_figures, figure):
+    target, tolerance, kind = NEURONIO_CELL[figure]
+    got = twin_figures[figure]
+    print(f"\n{figure}: {got:.2f} (NeuronIO cell {target})")
+    error = abs(got - target) if kind == "abs" else abs(got / target - 1)
+    assert error <= tolerance
 
 
 def test_the_hay_densities_alone_rest_in_band(cell):
@@ -91,7 +135,7 @@ def test_the_hay_densities_alone_rest_in_band(cell):
             sec.Ra = value
     print(f"\nisopotential rest: soma {rest:.2f} mV, nexus {nexus:.2f} mV")
     assert abs(rest - nexus) < 0.5
-    assert REST_BAND_MV[0] < rest < REST_BAND_MV[1]
+    assert ISOPOTENTIAL_BAND_MV[0] < rest < ISOPOTENTIAL_BAND_MV[1]
 
 
 def test_f_i_curve_regular_firing_with_increasing_rate(cell):
@@ -120,7 +164,7 @@ def test_f_i_curve_regular_firing_with_increasing_rate(cell):
 def _bac_run(cell: Cell, pulse: bool, epsc: bool) -> np.ndarray:
     ic = h.IClamp(cell.soma(0.5))
     ic.delay, ic.dur, ic.amp = 50.0, PULSE[1], PULSE[0] if pulse else 0.0
-    target = min(_trunk_segments(cell), key=lambda s: abs(_distance(cell, s) - EPSC_AT_UM))
+    target = min(_main_path_segments(cell), key=lambda s: abs(_distance(cell, s) - EPSC_AT_UM))
     dc = h.IClamp(target)
     dc.delay, dc.dur = 0.0, 1e9
     amp, times = _epsc_waveform(55.0, EPSC_PEAK_NA if epsc else 0.0)
@@ -134,16 +178,18 @@ def _bac_run(cell: Cell, pulse: bool, epsc: bool) -> np.ndarray:
 
 
 def test_bap_backpropagates_and_attenuates(cell):
-    trunk = _trunk_segments(cell)
-    probes = [min(trunk, key=lambda s, d=d: abs(_distance(cell, s) - d))
+    """The pulse's AP measured along the trunk and into the tuft."""
+    path = _main_path_segments(cell)
+    probes = [min(path, key=lambda s, d=d: abs(_distance(cell, s) - d))
               for d in (50, 200, 400, 600, 800)]
     vecs = [h.Vector().record(seg._ref_v, 0.025) for seg in probes]
     spikes = _bac_run(cell, pulse=True, epsc=False)
     assert len(spikes) == 1
     amps = []
+    lo, hi = (int(t / 0.025) for t in BAP_WINDOW_MS)
     for seg, vec in zip(probes, vecs, strict=True):
         v = vec.as_numpy()
-        amps.append(v[int(50 / 0.025):int(80 / 0.025)].max() - v[int(49 / 0.025)])
+        amps.append(v[lo:hi].max() - v[lo - int(1 / 0.025)])
         print(f"\nbAP at {_distance(cell, seg):.0f} um: {amps[-1]:.1f} mV")
     assert all(a > b for a, b in zip(amps, amps[1:], strict=False))
     assert amps[0] > 60 and amps[2] > 10  # it does reach the mid trunk
@@ -169,15 +215,24 @@ NMDA_COUNTS = (10, 20, 30, 40, 50)
 NMDA_ONSET_MS, NMDA_WINDOW_MS = 30.0, 150.0
 
 
+def _basal_terminal_rows(cell: Cell) -> np.ndarray:
+    """The segments of the basal terminal section with the most segments among those that
+    reach NMDA_AT_UM."""
+    seg = cell.segments
+    best = max((i for i, sec in enumerate(cell.sections.basal) if not sec.children()
+                and seg.distance_um[seg.section == i].max() >= NMDA_AT_UM),
+               key=lambda i: int(np.sum(seg.section == i)))
+    return np.flatnonzero(seg.section == best)
+
+
 class _BasalBranch:
-    """The 7 segments of basal terminal dend[2] recorded every 0.1 ms; its local response is
+    """The segments of one basal terminal recorded every 0.1 ms; its local response is
     the branch-mean depolarisation above a no-input run (which also removes the settling
     from v_init), integrated over the window (mV ms) or taken at its peak (mV)."""
 
     def __init__(self, cell: Cell) -> None:
         self.cell = cell
-        rows = np.flatnonzero(cell.segments.section == 2)
-        assert len(rows) == 7 and not cell.sections.dendrites[2].children()
+        rows = _basal_terminal_rows(cell)
         self.target = int(rows[np.argmin(abs(cell.segments.distance_um[rows] - NMDA_AT_UM))])
         self.vecs = [h.Vector().record(cell.dendritic_segments[k]._ref_v, 0.1) for k in rows]
         self.baseline = self._mean_trace(0, nmda=True)

@@ -10,6 +10,15 @@ No temperature factor (as in Hay 2011). eca is the Nernst potential NEURON
 computes from cai/cao (cai written by CaDynamics_E2 where inserted).
 ENDCOMMENT
 
+COMMENT
+Issue 19 (fast kinetics): PROCEDURE rates carries a TABLE over v (-150 to 100 mV
+in 0.02 mV steps) of
+the values it assigns, linearly interpolated, so a step costs no exp() or pow() of the
+rate functions. The table is used only while the GLOBAL usetable_Ca_HVA is 1;
+biophys_models.simulator sets it per run from RunSettings.kinetics ('exact' sets 0,
+and rates() then runs the unchanged expressions: bit-identical to the code before).
+ENDCOMMENT
+
 NEURON {
     SUFFIX Ca_HVA
     USEION ca READ eca WRITE ica
@@ -63,6 +72,7 @@ INITIAL {
 
 PROCEDURE rates(vm (mV)) {
     LOCAL am, bm, ah, bh, x
+    TABLE mInf, mTau, hInf, hTau FROM -150 TO 100 WITH 12500
     UNITSOFF
     x = -27 - vm
     : x / (exp(x/3.8) - 1) has the limit 3.8 (- x/2) at x = 0

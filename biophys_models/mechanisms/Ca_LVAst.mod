@@ -10,6 +10,15 @@ voltage dependence shifted by -10 mV as in Hay 2011 (vs = v + 10):
 eca is the Nernst potential NEURON computes from cai/cao.
 ENDCOMMENT
 
+COMMENT
+Issue 19 (fast kinetics): PROCEDURE rates carries a TABLE over v (-150 to 100 mV
+in 0.02 mV steps) of
+the values it assigns, linearly interpolated, so a step costs no exp() or pow() of the
+rate functions. The table is used only while the GLOBAL usetable_Ca_LVAst is 1;
+biophys_models.simulator sets it per run from RunSettings.kinetics ('exact' sets 0,
+and rates() then runs the unchanged expressions: bit-identical to the code before).
+ENDCOMMENT
+
 NEURON {
     SUFFIX Ca_LVAst
     USEION ca READ eca WRITE ica
@@ -63,6 +72,7 @@ INITIAL {
 
 PROCEDURE rates(vm (mV)) {
     LOCAL qt, vs
+    TABLE mInf, mTau, hInf, hTau FROM -150 TO 100 WITH 12500
     UNITSOFF
     qt = 2.3^((34 - 21) / 10)
     vs = vm + 10

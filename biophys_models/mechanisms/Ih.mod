@@ -13,6 +13,15 @@ the unshifted channel at v - vshift, so vshift > 0 activates Ih at more
 depolarised potentials (the Ih-shift variant of NeuronIO).
 ENDCOMMENT
 
+COMMENT
+Issue 19 (fast kinetics): PROCEDURE rates carries a TABLE over v (-150 to 100 mV
+in 0.02 mV steps) of
+the values it assigns, linearly interpolated, so a step costs no exp() or pow() of the
+rate functions. The table is used only while the GLOBAL usetable_Ih is 1;
+biophys_models.simulator sets it per run from RunSettings.kinetics ('exact' sets 0,
+and rates() then runs the unchanged expressions: bit-identical to the code before).
+ENDCOMMENT
+
 NEURON {
     SUFFIX Ih
     NONSPECIFIC_CURRENT ihcn
@@ -62,6 +71,7 @@ INITIAL {
 
 PROCEDURE rates(vm (mV)) {
     LOCAL a, b, x
+    TABLE mInf, mTau FROM -150 TO 100 WITH 12500
     UNITSOFF
     x = vm + 154.9
     : x / (exp(x/11.9) - 1) has the limit 11.9 (- x/2) at x = 0

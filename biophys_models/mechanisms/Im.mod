@@ -9,6 +9,15 @@ Kinetics: Adams et al. 1982 (J Physiol 330:537), as parameterised in Hay 2011:
   qt = 2.3^((34-21)/10)
 ENDCOMMENT
 
+COMMENT
+Issue 19 (fast kinetics): PROCEDURE rates carries a TABLE over v (-150 to 100 mV
+in 0.02 mV steps) of
+the values it assigns, linearly interpolated, so a step costs no exp() or pow() of the
+rate functions. The table is used only while the GLOBAL usetable_Im is 1;
+biophys_models.simulator sets it per run from RunSettings.kinetics ('exact' sets 0,
+and rates() then runs the unchanged expressions: bit-identical to the code before).
+ENDCOMMENT
+
 NEURON {
     SUFFIX Im
     USEION k READ ek WRITE ik
@@ -57,6 +66,7 @@ INITIAL {
 
 PROCEDURE rates(vm (mV)) {
     LOCAL qt, a, b
+    TABLE mInf, mTau FROM -150 TO 100 WITH 12500
     UNITSOFF
     qt = 2.3^((34 - 21) / 10)
     a = 3.3e-3 * exp(2.5 * 0.04 * (vm + 35))

@@ -13,6 +13,15 @@ i.e. every expression uses vs = v + 10:
   i = g m^2 h (v - ek),  qt = 2.3^((34-21)/10)
 ENDCOMMENT
 
+COMMENT
+Issue 19 (fast kinetics): PROCEDURE rates carries a TABLE over v (-150 to 100 mV
+in 0.02 mV steps) of
+the values it assigns, linearly interpolated, so a step costs no exp() or pow() of the
+rate functions. The table is used only while the GLOBAL usetable_K_Pst is 1;
+biophys_models.simulator sets it per run from RunSettings.kinetics ('exact' sets 0,
+and rates() then runs the unchanged expressions: bit-identical to the code before).
+ENDCOMMENT
+
 NEURON {
     SUFFIX K_Pst
     USEION k READ ek WRITE ik
@@ -66,6 +75,7 @@ INITIAL {
 
 PROCEDURE rates(vm (mV)) {
     LOCAL qt, vs
+    TABLE mInf, mTau, hInf, hTau FROM -150 TO 100 WITH 12500
     UNITSOFF
     qt = 2.3^((34 - 21) / 10)
     vs = vm + 10

@@ -14,6 +14,15 @@ g_NMDA is the blocked conductance (mgblock already applied); g_NMDA_open is the
 unblocked one. An event at t = 0 is an ordinary event (no division by time).
 ENDCOMMENT
 
+COMMENT
+Issue 19 (fast kinetics): the Mg block's exp(-0.08 v) moved into FUNCTION mg_exp, which
+carries a TABLE over v (-150 to 100 mV in 0.02 mV steps), so a step (which evaluates the
+current twice, for di/dv) costs no exp() there. The table is used only while the GLOBAL
+usetable_NSAmpaNmda is 1; biophys_models.simulator sets it per run from
+RunSettings.kinetics ('exact' sets 0: mg_exp returns the same exp() as before, and
+mg_block the bit-identical value).
+ENDCOMMENT
+
 NEURON {
     POINT_PROCESS NSAmpaNmda
     NONSPECIFIC_CURRENT i
@@ -99,7 +108,15 @@ DERIVATIVE states {
 
 FUNCTION mg_block(vm (mV)) (1) {
     UNITSOFF
-    mg_block = 1 / (1 + exp(-0.08 * vm) * (mg / 3.57))
+    mg_block = 1 / (1 + mg_exp(vm) * (mg / 3.57))
+    UNITSON
+}
+
+FUNCTION mg_exp(vm (mV)) (1) {
+    : the voltage factor of the Mg block, tabulated (mg is RANGE, so it stays outside)
+    TABLE FROM -150 TO 100 WITH 12500
+    UNITSOFF
+    mg_exp = exp(-0.08 * vm)
     UNITSON
 }
 

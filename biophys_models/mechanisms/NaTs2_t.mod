@@ -13,6 +13,15 @@ their analytic limits (function linoid) instead of perturbing v.
 ena is set by the cell (50 mV in Hay 2011).
 ENDCOMMENT
 
+COMMENT
+Issue 19 (fast kinetics): PROCEDURE rates carries a TABLE over v (-150 to 100 mV
+in 0.02 mV steps) of
+the values it assigns, linearly interpolated, so a step costs no exp() or pow() of the
+rate functions. The table is used only while the GLOBAL usetable_NaTs2_t is 1;
+biophys_models.simulator sets it per run from RunSettings.kinetics ('exact' sets 0,
+and rates() then runs the unchanged expressions: bit-identical to the code before).
+ENDCOMMENT
+
 NEURON {
     SUFFIX NaTs2_t
     USEION na READ ena WRITE ina
@@ -66,6 +75,7 @@ INITIAL {
 
 PROCEDURE rates(vm (mV)) {
     LOCAL qt, am, bm, ah, bh
+    TABLE mInf, mTau, hInf, hTau FROM -150 TO 100 WITH 12500
     UNITSOFF
     qt = 2.3^((34 - 21) / 10)
     am = 0.182 * linoid(vm + 32, 6)

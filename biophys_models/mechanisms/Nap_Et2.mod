@@ -14,6 +14,15 @@ slower than the transient Na+ activation, as in Hay 2011:
   i = g m^3 h (v - ena),  qt = 2.3^((34-21)/10)
 ENDCOMMENT
 
+COMMENT
+Issue 19 (fast kinetics): PROCEDURE rates carries a TABLE over v (-150 to 100 mV
+in 0.02 mV steps) of
+the values it assigns, linearly interpolated, so a step costs no exp() or pow() of the
+rate functions. The table is used only while the GLOBAL usetable_Nap_Et2 is 1;
+biophys_models.simulator sets it per run from RunSettings.kinetics ('exact' sets 0,
+and rates() then runs the unchanged expressions: bit-identical to the code before).
+ENDCOMMENT
+
 NEURON {
     SUFFIX Nap_Et2
     USEION na READ ena WRITE ina
@@ -67,6 +76,7 @@ INITIAL {
 
 PROCEDURE rates(vm (mV)) {
     LOCAL qt, am, bm, ah, bh
+    TABLE mInf, mTau, hInf, hTau FROM -150 TO 100 WITH 12500
     UNITSOFF
     qt = 2.3^((34 - 21) / 10)
     mInf = 1 / (1 + exp(-(vm + 52.6) / 4.6))

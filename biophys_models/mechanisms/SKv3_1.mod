@@ -9,6 +9,15 @@ Kinetics: Rettig et al. 1992 (EMBO J 11:2473), as parameterised in Hay 2011:
 Hay 2011 applies no temperature factor to this channel, so none is applied here.
 ENDCOMMENT
 
+COMMENT
+Issue 19 (fast kinetics): PROCEDURE rates carries a TABLE over v (-150 to 100 mV
+in 0.02 mV steps) of
+the values it assigns, linearly interpolated, so a step costs no exp() or pow() of the
+rate functions. The table is used only while the GLOBAL usetable_SKv3_1 is 1;
+biophys_models.simulator sets it per run from RunSettings.kinetics ('exact' sets 0,
+and rates() then runs the unchanged expressions: bit-identical to the code before).
+ENDCOMMENT
+
 NEURON {
     SUFFIX SKv3_1
     USEION k READ ek WRITE ik
@@ -56,6 +65,7 @@ INITIAL {
 }
 
 PROCEDURE rates(vm (mV)) {
+    TABLE mInf, mTau FROM -150 TO 100 WITH 12500
     UNITSOFF
     mInf = 1 / (1 + exp(-(vm - 18.7) / 9.7))
     mTau = 0.2 * 20 / (1 + exp(-(vm + 46.56) / 44.14))

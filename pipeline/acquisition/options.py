@@ -34,6 +34,7 @@ class SimulateOptions:
     dt: float = 0.025
     cvode: bool = False
     coreneuron: bool = False
+    kinetics: str = "fast"  # or exact: RunSettings.kinetics (README, "Fast kinetics")
     protocol_preset: str = "nmda"  # per-tree ranges, pipeline.protocol.PROTOCOL_PRESETS
     exc_range: str | None = None  # LOW,HIGH for both trees (spikes per tree per 100 ms)
     inh_offsets: str | None = None  # BELOW,ABOVE for both trees: [exc - B, exc + A]

@@ -173,12 +173,14 @@ def simulation_settings(options: SimulateOptions) -> dict[str, Any]:
             raise UserError(flag, f"must be at least 1, got {value}")
     protocol = protocol_settings(options)
     run = {"duration_ms": options.duration_ms, "dt": options.dt, "cvode": options.cvode,
-           "coreneuron": options.coreneuron, "record_dendrites": options.record_dendrites}
+           "coreneuron": options.coreneuron, "record_dendrites": options.record_dendrites,
+           "kinetics": options.kinetics}
     try:
         RunSettings(**run)
     except ValueError as err:  # duration is checked above: the step or the integrator
-        raise UserError("--coreneuron" if options.cvode and options.coreneuron else "--dt",
-                        str(err)) from None
+        flag = ("--kinetics" if err.args[0].startswith("kinetics") else
+                "--coreneuron" if options.cvode and options.coreneuron else "--dt")
+        raise UserError(flag, str(err)) from None
     return {"stage": "simulate", "cell": cell_identity(options.cell),
             "variant": cell_variant(options).as_dict(),
             "num_sims": options.num_sims, "seed": options.seed,

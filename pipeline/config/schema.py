@@ -16,7 +16,7 @@ from pipeline.config.recipes import RECIPE_NAMES
 from pipeline.config.stage_params import read_params
 from pipeline.config.training import CHOICES, TrainSettings
 from pipeline.errors import UserError
-from pipeline.protocol import DENDRITES, EVALUATORS, PROTOCOL_PRESETS, SYNAPSES
+from pipeline.protocol import DENDRITES, EVALUATORS, KINETICS, PROTOCOL_PRESETS, SYNAPSES
 from pipeline.runtime.devices import DEVICE_CHOICES
 
 SCHEMA_VERSION = 1
@@ -76,6 +76,8 @@ SCHEMA: dict[str, Any] = _obj({
         # NeuronIO protocol: a preset of per-tree ranges, then the excitation ranges and
         # the inhibition offsets that replace the preset's (null: the preset's; see simulate)
         "protocol_preset": {"enum": list(PROTOCOL_PRESETS)},
+        # the channels' rate expressions, or their tables (README, "Fast kinetics")
+        "kinetics": {"enum": list(KINETICS)},
         "exc_range": {"type": ["string", "null"], "pattern": _TREE_PAIRS},
         "inh_offsets": {"type": ["string", "null"], "pattern": _TREE_PAIRS},
         "workers": _WORKERS,

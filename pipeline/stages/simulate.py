@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.acquisition.options import SimulateOptions
-from pipeline.protocol import DENDRITES, PROTOCOL_PRESETS, SYNAPSES
+from pipeline.protocol import DENDRITES, KINETICS, PROTOCOL_PRESETS, SYNAPSES
 from pipeline.runtime.cluster import add_cluster_arguments
 
 _DEFAULT = SimulateOptions.default
@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     integ.add_argument("--cvode", action="store_true", help="variable-step integration")
     integ.add_argument("--coreneuron", action="store_true",
                        help="fixed step on CoreNEURON (same result, faster for big cells)")
+    parser.add_argument("--kinetics", default=_DEFAULT("kinetics"), choices=list(KINETICS),
+                        help="fast (default): the channels' rate tables, within the README's "
+                             "tolerance of exact, the rate expressions evaluated every step")
     parser.add_argument("--protocol-preset", default=_DEFAULT("protocol_preset"),
                         choices=list(PROTOCOL_PRESETS),
                         help="per-tree input ranges: the NMDA data's (default) or the "
