@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 from neuron import h
 
+from biophys_models.biophysics import CA_HOT_ZONE_UM
 from biophys_models.cell import Cell, build_cell
 from biophys_models.protocol import ProtocolSettings, input_spikes
 from biophys_models.simulator import RunSettings, simulate
 
-#: The Ca hot zone of the Hay biophysics (path distance from the soma, um).
-HOT_ZONE_UM = (685.0, 885.0)
 #: Settling without input: Ih and cai (tau 295 ms) have settled well within this.
 SETTLE_MS = 2000
 NO_INPUT = (np.zeros(0, dtype=np.int64), np.zeros(0))
@@ -84,7 +83,7 @@ def geometry(cell: Cell) -> dict[str, Any]:
     seg = cell.segments
     soma = cell.soma
     apical = seg.distance_um[seg.type == "apical"]
-    lo, hi = HOT_ZONE_UM
+    lo, hi = CA_HOT_ZONE_UM
     trunk_root = _apical_root(cell) if cell.sections.apical else None
     return {
         "soma": {"length_um": float(soma.L), "diam_um": float(soma.diam),
