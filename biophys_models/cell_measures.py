@@ -19,6 +19,7 @@ from neuron import h
 from biophys_models.biophysics import CA_HOT_ZONE_UM
 from biophys_models.cell import Cell, build_cell
 from biophys_models.protocol import ProtocolSettings, input_spikes
+from biophys_models.segments import trunk_root
 from biophys_models.simulator import RunSettings, simulate
 
 #: Settling without input: Ih and cai (tau 295 ms) have settled well within this.
@@ -84,14 +85,14 @@ def geometry(cell: Cell) -> dict[str, Any]:
     soma = cell.soma
     apical = seg.distance_um[seg.type == "apical"]
     lo, hi = CA_HOT_ZONE_UM
-    trunk_root = _apical_root(cell) if cell.sections.apical else None
+    trunk = trunk_root(cell.sections, {}) if cell.sections.apical else None
     return {
         "soma": {"length_um": float(soma.L), "diam_um": float(soma.diam),
                  "area_um2": float(sum(s.area() for s in soma))},
         "basal": _tree(list(cell.sections.basal), seg.distance_um[seg.type == "basal"], soma),
         "apical": {
             **_tree(list(cell.sections.apical), apical, soma),
-            "trunk_diam_at_soma_um": _diam_at_start(trunk_root) if trunk_root else float("nan"),
+            "trunk_diam_at_soma_um": _diam_at_start(trunk) if trunk else float("nan"),
             "hot_zone_segments": int(np.sum((apical >= lo) & (apical <= hi))),
             "beyond_hot_zone_segments": int(np.sum(apical > hi)),
         },
@@ -102,18 +103,6 @@ def geometry(cell: Cell) -> dict[str, Any]:
                      "length_max_um": float(seg.length_um.max()),
                      "length_mean_um": float(seg.length_um.mean())},
     }
-
-
-def _apical_root(cell: Cell) -> Any:
-    """The apical section leaving the soma that carries the most dendrite (the trunk)."""
-    members = set(cell.sections.apical)
-
-    def subtree(sec: Any) -> float:
-        return sec.L + sum(subtree(c) for c in sec.children() if c in members)
-
-    roots = [s for s in cell.sections.apical
-             if s.parentseg() is None or s.parentseg().sec not in members]
-    return max(roots, key=subtree)
 
 
 def f_i_curve(cell: Cell, amps_na: list[float], step_ms: int = 500,

@@ -90,10 +90,18 @@ def read_segments(cell: CellSections) -> Segments:
     )
 
 
-def _subtree_length(sec: Any, memo: dict[Any, float]) -> float:
+def subtree_length(sec: Any, memo: dict[Any, float]) -> float:
+    """Length (um) of sec and everything beyond it; memo caches it per section."""
     if sec not in memo:
-        memo[sec] = sec.L + sum(_subtree_length(c, memo) for c in sec.children())
+        memo[sec] = sec.L + sum(subtree_length(c, memo) for c in sec.children())
     return memo[sec]
+
+
+def trunk_root(cell: CellSections, memo: dict[Any, float]) -> Any:
+    """The apical section leaving the soma that carries the most dendrite: the trunk."""
+    apical = set(cell.apical)
+    roots = [s for s in cell.apical if _parent_section(s) not in apical]
+    return max(roots, key=lambda s: subtree_length(s, memo))
 
 
 def _nexus_at(cell: CellSections, table: Segments, sec: Any, x: float) -> Nexus:
@@ -136,15 +144,14 @@ def find_nexus(cell: CellSections, table: Segments, named: NexusSpec | None = No
         raise ValueError("the cell has no apical dendrite, so no nexus")
     apical = set(cell.apical)
     memo: dict[Any, float] = {}
-    roots = [s for s in cell.apical if _parent_section(s) not in apical]
-    sec = max(roots, key=lambda s: _subtree_length(s, memo))
+    sec = trunk_root(cell, memo)
     while True:
         children = sorted((c for c in sec.children() if c in apical),
-                          key=lambda c: _subtree_length(c, memo), reverse=True)
+                          key=lambda c: subtree_length(c, memo), reverse=True)
         if not children:
             break
-        beyond = sum(_subtree_length(c, memo) for c in children)
-        if len(children) >= 2 and _subtree_length(children[1], memo) >= NEXUS_SHARE * beyond:
+        beyond = sum(subtree_length(c, memo) for c in children)
+        if len(children) >= 2 and subtree_length(children[1], memo) >= NEXUS_SHARE * beyond:
             break
         sec = children[0]
     return _nexus_at(cell, table, sec, NEXUS_X)

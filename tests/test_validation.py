@@ -24,6 +24,7 @@ from neuron import h
 
 from biophys_models.cell import Cell, build_cell
 from biophys_models.cell_measures import geometry, impedance_at_rest, settle
+from biophys_models.segments import subtree_length
 from biophys_models.simulator import RunSettings, simulate
 from tests.cell_helpers import NO_INPUT, neurosurrogate
 
@@ -56,17 +57,14 @@ def _main_path_segments(cell: Cell) -> list[Any]:
     """The trunk from the soma to the nexus, then on along the larger tuft branch at each
     branch point: the path a bAP takes into the Ca hot zone of the proximal tuft."""
     apical = set(cell.sections.apical)
-
-    def subtree(sec: Any) -> float:
-        return sec.L + sum(subtree(c) for c in sec.children() if c in apical)
-
+    memo: dict[Any, float] = {}
     sec, path = cell.nexus_segment.sec, []
     while sec in apical:
         path.append(sec)
         sec = sec.parentseg().sec
     path.reverse()
     while children := [c for c in path[-1].children() if c in apical]:
-        path.append(max(children, key=subtree))
+        path.append(max(children, key=lambda c: subtree_length(c, memo)))
     return [seg for s in path for seg in s]
 
 
@@ -85,13 +83,6 @@ def test_the_cell_settles_silently_at_rest(cell):
     rec = simulate(cell, *NO_INPUT, RunSettings(duration_ms=1000))
     assert abs(rec.soma_voltage_mv[-1] - rec.soma_voltage_mv[-200]) < 0.5  # settled
     assert len(rec.output_spike_times_ms) == 0
-
-
-def _rest(cell: Cell) -> tuple[float, float]:
-    """Soma and nexus voltage after a 2 s settle without input (Ih, and cai from its 5e-5 mM
-    start to the 1e-4 mM floor with tau 295 ms, have long settled by then)."""
-    rest = settle(cell)
-    return rest.soma_mv, rest.nexus_mv
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +120,8 @@ def test_the_hay_densities_alone_rest_in_band(cell):
     try:
         for sec in sections:
             sec.Ra = 1.0
-        rest, nexus = _rest(cell)
+        settled = settle(cell)  # Ih and cai (tau 295 ms) have long settled by 2 s
+        rest, nexus = settled.soma_mv, settled.nexus_mv
     finally:
         for sec, value in zip(sections, ra, strict=True):
             sec.Ra = value
