@@ -17,11 +17,12 @@ def tanh(z):
     return tl.where(z < 0, -t, t)
 
 @triton.jit
-def scan_fwd(drive, m0, kappa, gain, wq, wo, bo, m_out, pre_out, th_out,
-             steps, units, batch,
-             wq_sh, wq_sd, wo_sd, wo_sh,
-             D: tl.constexpr, H: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
-             BB: tl.constexpr, SILU: tl.constexpr, SAVE: tl.constexpr):
+def unit_tiles(wq, wo, kappa, gain, batch, wq_sh, wq_sd, wo_sd, wo_sh,
+               D: tl.constexpr, H: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
+               BB: tl.constexpr):
+    """What both scan kernels set up for their (unit, block of batch rows): the index and
+    mask tiles, the unit's W_q[h, d] and W_o[d, h] (whatever the caller's strides), kappa,
+    gain, and the rows' offsets into [U, B]."""
     u = tl.program_id(0)
     rows = tl.program_id(1) * BB + tl.arange(0, BB)
     d = tl.arange(0, DP)
@@ -29,17 +30,24 @@ def scan_fwd(drive, m0, kappa, gain, wq, wo, bo, m_out, pre_out, th_out,
     row_ok = rows < batch
     md = row_ok[:, None] & (d[None, :] < D)
     mh = row_ok[:, None] & (h[None, :] < H)
-    wmask_hd = (h[:, None] < H) & (d[None, :] < D)
-    wmask_dh = (d[:, None] < D) & (h[None, :] < H)
-    # Per-unit constants: WQ[h, d] and WO[d, h], whatever the caller's layout.
     w_q = tl.load(wq + u * H * D + h[:, None] * wq_sh + d[None, :] * wq_sd,
-                  mask=wmask_hd, other=0.0)
+                  mask=(h[:, None] < H) & (d[None, :] < D), other=0.0)
     w_o = tl.load(wo + u * H * D + d[:, None] * wo_sd + h[None, :] * wo_sh,
-                  mask=wmask_dh, other=0.0)
+                  mask=(d[:, None] < D) & (h[None, :] < H), other=0.0)
     k = tl.load(kappa + u * D + d, mask=d < D, other=0.0)
     g = tl.load(gain + u * D + d, mask=d < D, other=0.0)
-    b = tl.load(bo + u * D + d, mask=d < D, other=0.0)
     state_row = (u * batch + rows).to(tl.int64)
+    return u, d, h, md, mh, w_q, w_o, k, g, state_row
+
+@triton.jit
+def scan_fwd(drive, m0, kappa, gain, wq, wo, bo, m_out, pre_out, th_out,
+             steps, units, batch,
+             wq_sh, wq_sd, wo_sd, wo_sh,
+             D: tl.constexpr, H: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
+             BB: tl.constexpr, SILU: tl.constexpr, SAVE: tl.constexpr):
+    u, d, h, md, mh, w_q, w_o, k, g, state_row = unit_tiles(
+        wq, wo, kappa, gain, batch, wq_sh, wq_sd, wo_sd, wo_sh, D, H, DP, HP, BB)
+    b = tl.load(bo + u * D + d, mask=d < D, other=0.0)
     m = tl.load(m0 + state_row[:, None] * D + d[None, :], mask=md, other=0.0)
     for t in range(steps):
         row = t * units * batch + state_row  # int64: [T, U, B] flattened
@@ -63,21 +71,9 @@ def scan_bwd(grad_m, pre_in, th_in, kappa, gain, wq, wo,
              steps, units, batch,
              D: tl.constexpr, H: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
              BB: tl.constexpr, SILU: tl.constexpr):
-    u = tl.program_id(0)
-    rows = tl.program_id(1) * BB + tl.arange(0, BB)
-    d = tl.arange(0, DP)
-    h = tl.arange(0, HP)
-    row_ok = rows < batch
-    md = row_ok[:, None] & (d[None, :] < D)
-    mh = row_ok[:, None] & (h[None, :] < H)
     # wq [U, H, D] and wo [U, D, H], contiguous.
-    w_q = tl.load(wq + u * H * D + h[:, None] * D + d[None, :],
-                  mask=(h[:, None] < H) & (d[None, :] < D), other=0.0)
-    w_o = tl.load(wo + u * H * D + d[:, None] * H + h[None, :],
-                  mask=(d[:, None] < D) & (h[None, :] < H), other=0.0)
-    k = tl.load(kappa + u * D + d, mask=d < D, other=0.0)
-    g = tl.load(gain + u * D + d, mask=d < D, other=0.0)
-    state_row = (u * batch + rows).to(tl.int64)
+    u, d, h, md, mh, w_q, w_o, k, g, state_row = unit_tiles(
+        wq, wo, kappa, gain, batch, D, 1, H, 1, D, H, DP, HP, BB)
     carry = tl.zeros((BB, DP), dtype=tl.float32)
     for i in range(steps):
         row = (steps - 1 - i) * units * batch + state_row
