@@ -11,7 +11,9 @@ Parts (each printed as it finishes, all written to --out as JSON):
 - train_branch_elm: Branch-ELM d_m=20 training step, batch 8 x 500 ms, forward + backward +
   Adam (goal <= 10 ms and >= 15x the baseline);
 - inference: Branch-ELM d_m=20, 32 x 6000 ms in 500 ms chunks carrying state (goal >= 10x);
-- elm_network: the ELM Network's training step at about 1e3 .. 1e6 parameters;
+- elm_network: the ELM Network's training step at about 1e3 .. 1e6 parameters, its fused
+  coupled-loop kernels (`triton_network`) against the TorchScript loops; `network_path` says
+  which loop the fused run's dispatch actually took at that size;
 - published: every model's training step under its published recipe (steps/s, peak memory)
   and the projected wall time of configs/published.yaml, evaluation included (an estimate:
   see `ASSUMPTIONS`).
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config.recipes import RECIPES  # noqa: E402
 from pipeline.sweep.analysis import budget_grid  # noqa: E402
-from surrogates import build, triton_scan  # noqa: E402
+from surrogates import build, triton_network, triton_scan  # noqa: E402
 
 NUM_INPUTS = 1278
 TEST_SIMS = 1280  # one NeuronIO folder of 6 s simulations (the published split's Data_test)
@@ -262,9 +264,31 @@ def network_points(smoke: bool) -> list[dict[str, int]]:
     return chosen
 
 
+def network_path(model: torch.nn.Module, x: torch.Tensor, mode: str | None) -> str:
+    """Which loop one forward of the ELM Network runs under `mode`: "triton" when the fused
+    network kernels launch, else "torchscript" (the dispatch may refuse a size)."""
+    if mode is None:
+        return "torchscript"
+    original, calls = triton_network.forward, []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    triton_network.forward = spy
+    triton_scan._kernels.cache_clear()  # the launchers are bound when first handed out
+    try:
+        with torch.no_grad():
+            with_mode(mode, lambda: model(x))
+    finally:
+        triton_network.forward = original
+        triton_scan._kernels.cache_clear()
+    return "triton" if calls else "torchscript"
+
+
 def part_network(clock: Clock, fused: str | None, smoke: bool) -> list[dict[str, Any]]:
     dev, results = clock.device, []
-    steps = 20 if smoke else 500
+    steps, batch = (20, 2) if smoke else (500, 8)  # smoke: the interpreter runs a program a row
     for point in network_points(smoke):
         settings = {k: v for k, v in point.items() if k != "budget"}
         if smoke:
@@ -273,13 +297,16 @@ def part_network(clock: Clock, fused: str | None, smoke: bool) -> list[dict[str,
         def fn(_mode: str, settings: dict = settings) -> Callable[[], None]:
             torch.manual_seed(0)
             model = build("elm_network", **settings).to(dev)
-            return train_step(model, spikes(8, steps, model.config.num_inputs, dev))
+            return train_step(model, spikes(batch, steps, model.config.num_inputs, dev))
 
         r = compare(clock, fused, fn, {}, box_s=20, repeats=6)
         torch.manual_seed(0)
-        r.update(point, params=build("elm_network", **settings).num_params())
+        model = build("elm_network", **settings).to(dev)
+        r.update(point, params=model.num_params(), network_path=network_path(
+            model, spikes(batch, steps, model.config.num_inputs, dev), fused))
         line(f"elm_network P={r['params']:,} (N {point['num_units']}, k_e "
-             f"{point['complexity']}, k_c {point['connectivity']})", r)
+             f"{point['complexity']}, k_c {point['connectivity']}; fused run: "
+             f"{r['network_path']})", r)
         results.append(r)
     return results
 

@@ -25,8 +25,10 @@ Trainable parameters, exactly (`param_budget`):
 Only the external drive is linear in the input, so it is computed for all steps at once (one
 sparse projection, then the trace filter on the N-wide result, as the ELM's fast path). The
 recurrence couples units through o_{t-1}, which `elm_recurrence.memory_scan` (per-unit weights,
-no cross-unit term) cannot express, so the layer runs its own TorchScript time loop, batched
-over units; `step_by_step` is the per-unit, per-step definition it must reproduce.
+no cross-unit term) cannot express, so the layer runs its own time loop, batched over units:
+TorchScript, or on a GPU fused Triton kernels (`triton_network`, dispatched by
+`triton_scan.usable` as the ELM's scan is); `step_by_step` is the per-unit, per-step
+definition both must reproduce.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from pipeline.protocol import per_synapse
+from surrogates import triton_scan
 from surrogates.cpp_scan import project
 from surrogates.elm_recurrence import (
     TANH_GAIN,
@@ -332,7 +335,10 @@ def _scripted() -> dict[str, torch.jit.ScriptFunction]:
 
 class _NetworkScan(torch.autograd.Function):
     """The layer's recurrence with a hand-written backward: the forward keeps only o, u and
-    m; the backward recomputes the rest for all steps at once and runs one adjoint loop."""
+    m; the backward recomputes the rest for all steps at once and runs one adjoint loop.
+    Both loops are the fused Triton kernels where `triton_scan.usable` allows them (CUDA
+    float tensors in MODE "auto", anywhere in "triton"), else `_forward_loop` and
+    `_backward_loop`; the two give the same tensors in the same layouts."""
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
@@ -340,14 +346,21 @@ class _NetworkScan(torch.autograd.Function):
                 w_u: torch.Tensor, b_in: torch.Tensor, wq: torch.Tensor, wo: torch.Tensor,
                 bo: torch.Tensor, out: torch.Tensor, rec_src: torch.Tensor,
                 w_rec: torch.Tensor, silu: bool) -> torch.Tensor:
-        with one_cpu_thread(ext.device, ext.shape[1] * ext.shape[2] * w_u.shape[1] <= SMALL_STEP):
-            o, u, m = _scripted()["_forward_loop"](
-                ext.contiguous(), kappa.unsqueeze(1), gain.unsqueeze(1), w_u.unsqueeze(1),
-                b_in.unsqueeze(1), wq.transpose(1, 2).contiguous(),
-                wo.transpose(1, 2).contiguous(), bo.unsqueeze(1), out.unsqueeze(-1), rec_src,
-                w_rec.unsqueeze(-1), silu)
+        fused = triton_scan.usable(ext, kappa, gain, w_u, b_in, wq, wo, bo, out, w_rec,
+                                   hidden=w_u.shape[1], memory=kappa.shape[1])
+        if fused is not None:
+            o, u, m = fused.network_forward(ext, kappa, gain, w_u, b_in, wq, wo, bo, out,
+                                            rec_src, w_rec, silu)
+        else:
+            with one_cpu_thread(ext.device,
+                                ext.shape[1] * ext.shape[2] * w_u.shape[1] <= SMALL_STEP):
+                o, u, m = _scripted()["_forward_loop"](
+                    ext.contiguous(), kappa.unsqueeze(1), gain.unsqueeze(1), w_u.unsqueeze(1),
+                    b_in.unsqueeze(1), wq.transpose(1, 2).contiguous(),
+                    wo.transpose(1, 2).contiguous(), bo.unsqueeze(1), out.unsqueeze(-1),
+                    rec_src, w_rec.unsqueeze(-1), silu)
         ctx.save_for_backward(kappa, gain, w_u, b_in, wq, wo, bo, out, rec_src, w_rec, o, u, m)
-        ctx.silu = silu
+        ctx.silu, ctx.fused = silu, fused
         return o
 
     @staticmethod
@@ -369,12 +382,18 @@ class _NetworkScan(torch.autograd.Function):
             h, act_grad = torch.relu(pre), (pre > 0).to(pre.dtype)
         th = torch.tanh(torch.baddbmm(bo.unsqueeze(1), h, wo.transpose(1, 2)))   # [N, TB, D]
         tanh_grad = gain.unsqueeze(1) * (1 - th * th)
-        with one_cpu_thread(o.device, n * batch * w_u.shape[1] <= SMALL_STEP):
-            go, gm, gpre, gu, grad_w_rec = _scripted()["_backward_loop"](
-                grad_o.contiguous(), tanh_grad.view(n, steps, batch, d_m),
-                act_grad.view(n, steps, batch, -1), o_prev, kappa.unsqueeze(1),
-                out.unsqueeze(1), w_u.unsqueeze(1), wq.contiguous(), wo.contiguous(),
-                rec_src, w_rec)
+        tanh_grad_t = tanh_grad.view(n, steps, batch, d_m)
+        act_grad_t = act_grad.view(n, steps, batch, -1)
+        if ctx.fused is not None:
+            go, gm, gpre, gu, grad_w_rec = ctx.fused.network_backward(
+                grad_o, tanh_grad_t, act_grad_t, o_prev, kappa, out, w_u, wq, wo, rec_src,
+                w_rec)
+        else:
+            with one_cpu_thread(o.device, n * batch * w_u.shape[1] <= SMALL_STEP):
+                go, gm, gpre, gu, grad_w_rec = _scripted()["_backward_loop"](
+                    grad_o.contiguous(), tanh_grad_t, act_grad_t, o_prev, kappa.unsqueeze(1),
+                    out.unsqueeze(1), w_u.unsqueeze(1), wq.contiguous(), wo.contiguous(),
+                    rec_src, w_rec)
         gm, gpre = gm.view(n, rows, d_m), gpre.view(n, rows, -1)
         gz = gm * tanh_grad
         return (gu,

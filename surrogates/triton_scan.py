@@ -1,4 +1,5 @@
-"""Fused GPU loops for the ELM recurrences (Triton kernels), used by `elm_recurrence`.
+"""Fused GPU loops for the ELM recurrences (Triton kernels), used by `elm_recurrence` and, for
+the ELM Network's coupled loop, by `elm_network` (launchers in `triton_network`).
 
 On a GPU the TorchScript loops launch a handful of tiny kernels per time step, so a 500 ms
 window costs thousands of launches whatever the model size. Each kernel here instead runs a
@@ -70,9 +71,10 @@ def _pow2(n: int) -> int:
 
 
 def usable(*tensors: torch.Tensor, hidden: int = 0, memory: int = 0) -> SimpleNamespace | None:
-    """The fused loops (an object with scan_forward, scan_backward, exp_filter) when MODE and
-    the tensors allow them, else None: in "auto", every tensor on CUDA in a float dtype the
-    kernels take, and the MLP tile (hidden x memory, padded) small enough for registers."""
+    """The fused loops (an object with scan_forward, scan_backward, exp_filter and the ELM
+    Network's network_forward, network_backward) when MODE and the tensors allow them, else
+    None: in "auto", every tensor on CUDA; always, a float dtype the kernels take and the MLP
+    tile (hidden x memory, padded) small enough for registers."""
     how = mode()
     if how == "off":
         return None
@@ -92,11 +94,14 @@ def _kernels() -> SimpleNamespace | None:
     if triton is None:
         return None
     from surrogates import triton_kernels as kernels
+    from surrogates import triton_network as network
 
     return SimpleNamespace(
         scan_forward=functools.partial(_scan_forward, kernels),
         scan_backward=functools.partial(_scan_backward, kernels),
-        exp_filter=functools.partial(_exp_filter, kernels))
+        exp_filter=functools.partial(_exp_filter, kernels),
+        network_forward=functools.partial(network.forward, kernels),
+        network_backward=functools.partial(network.backward, kernels))
 
 
 def _f32(*tensors: torch.Tensor) -> list[torch.Tensor]:

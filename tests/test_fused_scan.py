@@ -182,6 +182,8 @@ def _model_grads(model: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor
     ("branch_elm", {"num_memory": 20}),
     ("elm", {"num_memory": 20}),
     ("elm_network", {"num_units": 16, "complexity": 4}),
+    ("elm_network", {"num_units": 64, "complexity": 8, "mlp_activation": "silu"}),  # 2 tiles
+    ("elm_network", {"num_units": 16, "complexity": 3, "recurrent_fraction": 0.0}),
 ])
 def test_cuda_models_fused_equal_torchscript(monkeypatch: pytest.MonkeyPatch, name: str,
                                              settings: dict) -> None:

@@ -36,3 +36,4 @@ def test_smoke_run_writes_every_part(tmp_path: Path) -> None:
         assert figures["train_branch_elm"]["speedup"] > 0
         assert all(figures["correctness"][m]["pass"]
                    for m in ("branch_elm", "elm", "elm_network"))
+        assert all(r["network_path"] == "triton" for r in figures["elm_network"])
