@@ -1,10 +1,13 @@
 """Exact vs fast kinetics (issue 19): cost per simulated second, agreement, core-hours.
 
-Runs the built-in l5pc (or a cell spec) on the same protocol inputs per seed, interleaving
-exact, fast, exact (the exact time is the mean of its two runs, so a load change on a busy
-machine biases neither mode), and prints wall seconds per simulated second of each mode, their
-ratio, the agreement of fast with exact (spikes matched within 0.5 ms, soma RMSE) and the
-projected core-hours of the published 12,800 x 6 s data set in each mode.
+Runs the built-in l5pc (or a cell spec) on the same protocol inputs per seed in four builds,
+each in a process of its own (`biophys_models.isolated_runs`; a process holds one mechanism
+library): exact on NEURON (today's reference, run first and again last, its time the mean of
+the two so that a load change on a busy machine biases no build), fast on NEURON (the
+pipeline's default), fast on CoreNEURON and exact on CoreNEURON. It prints wall seconds per
+simulated second of each, their ratio to exact on NEURON, the agreement of each with exact on
+NEURON (spikes matched within 0.5 ms, soma RMSE) and the projected core-hours of the
+published 12,800 x 6 s data set.
 
 Usage: python benchmarks/bench_kinetics.py [--duration-ms 2000] [--seeds 0,1] [--cell l5pc]
        [--ranges published|firing]
@@ -15,10 +18,11 @@ configuration's exc 400,800 / inh 800,0, where the cell fires within a second.)
 from __future__ import annotations
 
 import argparse
-import time
-from pathlib import Path
 
 PUBLISHED_SIMS, PUBLISHED_SECONDS = 12800, 6.0
+# (label, kinetics, CoreNEURON); the first is the reference and the baseline
+BUILDS = (("exact, NEURON", "exact", False), ("fast, NEURON", "fast", False),
+          ("fast, CoreNEURON", "fast", True), ("exact, CoreNEURON", "exact", True))
 
 
 def main() -> None:
@@ -30,44 +34,32 @@ def main() -> None:
     args = parser.parse_args()
 
     from biophys_models.agreement import agreement
-    from biophys_models.cell import build_cell
-    from biophys_models.protocol import ProtocolSettings, input_spikes
-    from biophys_models.simulator import RunSettings, simulate
+    from biophys_models.isolated_runs import Job, run_isolated
+    from biophys_models.protocol import ProtocolSettings
 
-    cell = build_cell(args.cell if args.cell == "l5pc" else Path(args.cell))
     protocol = ProtocolSettings() if args.ranges == "published" else ProtocolSettings(
         basal_exc_range=(400.0, 800.0), apical_exc_range=(400.0, 800.0),
         basal_inh_offsets=(800.0, 0.0), apical_inh_offsets=(800.0, 0.0))
-    seconds = args.duration_ms / 1000.0
-    cost = {"exact": 0.0, "fast": 0.0}
-    total = None
-    for seed in (int(s) for s in args.seeds.split(",")):
-        seg = cell.segments
-        syn, t = input_spikes(seg.type, seg.length_um, args.duration_ms, seed, 0, protocol)
-        recs, wall = {}, {"exact": 0.0, "fast": 0.0}
-        for mode, share in (("exact", 0.5), ("fast", 1.0), ("exact", 0.5)):
-            start = time.perf_counter()
-            recs[mode] = simulate(cell, syn, t, RunSettings(args.duration_ms, kinetics=mode))
-            wall[mode] += share * (time.perf_counter() - start) / seconds
-        result = agreement(recs["exact"], recs["fast"])
-        total = result if total is None else total.combined(result)
-        for mode in cost:
-            cost[mode] += wall[mode]
-        print(f"seed {seed}: exact {wall['exact']:.2f}  fast {wall['fast']:.2f} s per simulated s"
-              f"  (x{wall['exact'] / wall['fast']:.2f})  spikes {result.reference_spikes} / "
-              f"{result.candidate_spikes}, matched {result.matched}, soma RMSE "
-              f"{result.soma_rmse_mv:.3f} mV", flush=True)
-    n = len(args.seeds.split(","))
-    print(f"\n{cell.label}, {args.duration_ms} ms x {n} seeds, {args.ranges} ranges")
-    for mode in cost:
-        per_s = cost[mode] / n
-        hours = per_s * PUBLISHED_SECONDS * PUBLISHED_SIMS / 3600
-        print(f"{mode:5s}: {per_s:6.2f} s per simulated s; published 12,800 x 6 s: "
-              f"{hours:6.0f} core-hours")
-    print(f"ratio exact / fast: {cost['exact'] / cost['fast']:.2f}")
-    print(f"agreement: {100 * total.spike_match:.1f} % of spikes matched within 0.5 ms "
-          f"({total.matched} of {total.reference_spikes} exact / {total.candidate_spikes} fast),"
-          f" soma RMSE {total.soma_rmse_mv:.3f} mV; within tolerance: {total.within_tolerance}")
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    seconds = args.duration_ms / 1000.0 * len(seeds)
+    jobs = [Job(args.cell, kinetics, core, args.duration_ms, seeds, protocol)
+            for _, kinetics, core in (*BUILDS, BUILDS[0])]
+    results = run_isolated(jobs)  # one after another: timings
+    per_s = [sum(r.wall_s for r in runs) / seconds for runs in results]
+    per_s[0] = (per_s[0] + per_s.pop()) / 2  # exact on NEURON, first and last
+    reference = results[0]
+    print(f"{args.cell}, {args.duration_ms} ms x {len(seeds)} seeds, {args.ranges} ranges\n")
+    for (label, _, _), cost, runs in zip(BUILDS, per_s, results, strict=False):
+        total = None
+        for ref, run in zip(reference, runs, strict=True):
+            one = agreement(ref.recording, run.recording)
+            total = one if total is None else total.combined(one)
+        hours = cost * PUBLISHED_SECONDS * PUBLISHED_SIMS / 3600
+        print(f"{label:18s} {cost:6.2f} s per simulated s  x{per_s[0] / cost:4.2f}  "
+              f"published 12,800 x 6 s: {hours:5.0f} core-hours  spikes {total.matched} of "
+              f"{total.reference_spikes} matched ({total.candidate_spikes} here, "
+              f"{100 * total.spike_match:.1f} %), soma RMSE {total.soma_rmse_mv:.4f} mV, "
+              f"within tolerance: {total.within_tolerance}", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ per process and simulate it many times (`simulator.simulate` re-initialises each
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +46,26 @@ L5PC_SEGMENTS = (("basal", 262), ("apical", 377))
 AXON_STUB = (2, 30.0, 1.0)  # sections, length um, diameter um (NeuronIO / Hay replace_axon)
 
 
+@dataclass(frozen=True)
+class Library:
+    """Which build of the mechanisms a cell runs on: also compiled for CoreNEURON, and
+    exact (cnexp, the rate expressions) or fast kinetics (`fixed_step`, rate tables)."""
+
+    coreneuron: bool = False
+    kinetics: str = "exact"
+
+
 class Cell:
     """A built cell: its sections (altered as its variant says), segment metadata, nexus
     and synapses."""
 
     def __init__(self, name: str, sections: CellSections, owner: Any,
-                 variant: CellVariant, coreneuron: bool = False,
+                 variant: CellVariant, library: Library = Library(),
                  nexus: NexusSpec | None = None, where: Path | None = None) -> None:
         apply_variant(sections, variant, where or name)
         self.name = name
         self.variant = variant
-        self.coreneuron = coreneuron  # its mechanisms were also compiled for CoreNEURON
+        self.library = library
         self.sections = sections
         self._owner = owner  # keeps the hoc template instance / section owner alive
         self.segments: Segments = read_segments(sections)
@@ -63,6 +73,16 @@ class Cell:
         self.dendritic_segments: list[Any] = [seg for sec in sections.dendrites for seg in sec]
         self.soma = sections.soma[0]
         self.synapses: SynapseLayout = attach_synapses(self.dendritic_segments, variant.nmda)
+
+    @property
+    def coreneuron(self) -> bool:
+        """Its mechanisms were also compiled for CoreNEURON."""
+        return self.library.coreneuron
+
+    @property
+    def kinetics(self) -> str:
+        """The kinetics its mechanisms were compiled for (RunSettings.kinetics must agree)."""
+        return self.library.kinetics
 
     @property
     def num_exc(self) -> int:
@@ -109,64 +129,66 @@ def _with_hay_biophysics(sections: CellSections, owner: SectionOwner) -> CellSec
     return sections
 
 
-def _load(mod_files: list[Path] | None, coreneuron: bool) -> None:
+def _load(mod_files: list[Path] | None, library: Library) -> None:
     """Compile first (so a bad .mod is reported even if a library is loaded), then load."""
     from biophys_models.compile import builtin_mod_files, compile_mechanisms, load_mechanisms
 
     files = builtin_mod_files() if mod_files is None else mod_files
-    compile_mechanisms(files, coreneuron=coreneuron)
-    load_mechanisms(files, coreneuron=coreneuron)
+    compile_mechanisms(files, coreneuron=library.coreneuron, kinetics=library.kinetics)
+    load_mechanisms(files, coreneuron=library.coreneuron, kinetics=library.kinetics)
 
 
-def _build_reconstruction(path: Path, name: str, variant: CellVariant, coreneuron: bool,
+def _build_reconstruction(path: Path, name: str, variant: CellVariant, library: Library,
                           spec: CellSpec | None = None) -> Cell:
-    _load(None, coreneuron)
+    _load(None, library)
     owner = SectionOwner(name)
     sections = sections_from_reconstruction(path, owner)
     check_diameters(sections, path)
     if not sections.basal and not sections.apical:
         raise CellError(path, "the morphology has no basal or apical dendrite")
-    return Cell(name, _with_hay_biophysics(sections, owner), owner, variant, coreneuron,
+    return Cell(name, _with_hay_biophysics(sections, owner), owner, variant, library,
                 spec.nexus if spec else None, spec.path if spec else None)
 
 
-def _build_from_spec(spec: CellSpec, variant: CellVariant, coreneuron: bool) -> Cell:
+def _build_from_spec(spec: CellSpec, variant: CellVariant, library: Library) -> Cell:
     if spec.morphology is not None:
-        return _build_reconstruction(spec.morphology, spec.name, variant, coreneuron, spec)
+        return _build_reconstruction(spec.morphology, spec.name, variant, library, spec)
     from biophys_models.compile import builtin_mod_files
     from biophys_models.template import instantiate_template
 
-    _load([*spec.mod_files(), *builtin_mod_files(include_channels=False)], coreneuron)
+    _load([*spec.mod_files(), *builtin_mod_files(include_channels=False)], library)
     sections, obj = instantiate_template(spec)
     check_diameters(sections, spec.path)
     if not sections.dendrites:
         raise CellError(spec.path, f"SectionLists '{spec.section_lists['basal']}' and "
                         f"'{spec.section_lists['apical']}' are both empty")
-    return Cell(spec.name, sections, obj, variant, coreneuron, spec.nexus, spec.path)
+    return Cell(spec.name, sections, obj, variant, library, spec.nexus, spec.path)
 
 
 def build_cell(source: str | Path, *, variant: CellVariant | None = None,
-               coreneuron: bool = False) -> Cell:
+               coreneuron: bool = False, kinetics: str = "exact") -> Cell:
     """Build a cell (as `variant` says; default: unchanged) from a built-in name, a
     reconstruction file or a YAML spec.
 
     coreneuron=True compiles its mechanisms for CoreNEURON too (needed by
     RunSettings(coreneuron=True)); a process holds one mechanism library, so every cell
-    of a process must agree on it.
+    of a process must agree on it. kinetics="fast" compiles their fixed-step forms
+    (`fixed_step`; needed by RunSettings(kinetics="fast")), under the same rule.
     """
     variant = variant or CellVariant()
+    library = Library(coreneuron, kinetics)
     if isinstance(source, str) and source in BUILTIN_CELLS:
-        _load(None, coreneuron)
+        _load(None, library)
         morph = generate_l5pc()
         check_counts(morph, L5PC_SEGMENTS)
         owner = SectionOwner("l5pc")
         sections = _with_hay_biophysics(sections_from_morphology(morph, owner), owner)
-        return Cell("l5pc", sections, owner, variant, coreneuron)
+        return Cell("l5pc", sections, owner, variant, library)
     path = Path(source)
     suffix = path.suffix.lower()
     if suffix in SPEC_SUFFIXES:
-        return _build_from_spec(load_cell_spec(path), variant, coreneuron)
+        return _build_from_spec(load_cell_spec(path), variant, library)
     if suffix in RECONSTRUCTION_SUFFIXES:
-        return _build_reconstruction(path.resolve(), path.stem, variant, coreneuron)
+        return _build_reconstruction(path.resolve(), path.stem, variant, library)
     raise CellError(source, f"not a built-in cell {list(BUILTIN_CELLS)}, a .yaml cell spec "
                     f"or a .swc/.asc morphology")

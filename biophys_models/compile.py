@@ -3,15 +3,20 @@
 Why a cache: `nrnivmodl` takes seconds to a minute, and every simulation worker
 process (Dask spawns them) needs the same library. The build folder is keyed by a
 sha256 of the .mod file names and contents, the NEURON version and install
-location, and the CoreNEURON flag, so a changed source gives a new folder and an
-unchanged one is reused. Several processes may ask for the same key at once: a
-`filelock.FileLock` serialises the build, which runs in a temporary folder that is
-renamed into place only when complete (readers never see a half-built library).
+location, the CoreNEURON flag and the kinetics, so a changed source gives a new folder and
+an unchanged one is reused. kinetics "fast" compiles `fixed_step.fixed_step_form` of each
+file that has one (the others as they are) at -O3 (measured 5 % faster than nrnivmodl's
+-O2; not -march=native, which gained 5 % more but would tie a cache shared by a cluster to
+one CPU model); "exact" compiles the files unchanged, as nrnivmodl does by default.
+
+Several processes may ask for the same key at once: a `filelock.FileLock` serialises the
+build, which runs in a temporary folder that is renamed into place only when complete
+(readers never see a half-built library).
 
 Layout of one cache entry (``compile_mechanisms`` returns the entry folder)::
 
     <cache_root>/<key>/
-        mod/*.mod                 copies of the sources that were compiled
+        mod/*.mod                 the sources that were compiled (fast: rewritten)
         <arch>/libnrnmech.so      the NEURON library (arch: x86_64, aarch64, arm64)
         <arch>/libcorenrnmech.so  only when compiled with coreneuron=True
         build.json                key inputs and build metadata; written last
@@ -42,6 +47,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from biophys_models.errors import CellError
+from biophys_models.fixed_step import FORM_VERSION, fixed_step_form
+from pipeline.protocol import KINETICS
 
 BUILTIN_MOD_DIR: Path = Path(__file__).resolve().parent / "mechanisms"
 
@@ -67,6 +74,7 @@ SYNAPSE_MECHANISMS: tuple[str, ...] = ("NSAmpaNmda", "NSGabaA", "NSVecStim")
 #: Bump when the build recipe changes so that old cache entries are not reused.
 _RECIPE_VERSION = "1"
 _LOCK_TIMEOUT_S = 1800.0
+_FAST_FLAGS = "-O3"  # passed through nrnivmodl -incflags for kinetics "fast"
 _ARCH_DIRS = ("x86_64", "aarch64", "arm64", "i686", "powerpc64le")
 
 # Per-process state: the build folder whose library this process loaded, and the
@@ -116,13 +124,24 @@ def _checked_mod_files(mod_files: Sequence[Path]) -> list[Path]:
     return sorted(set(files), key=lambda p: p.name)
 
 
-def cache_key(mod_files: Sequence[Path], *, coreneuron: bool = False) -> str:
-    """sha256 over .mod names + contents, NEURON version/location, CoreNEURON flag, recipe."""
+def _checked_kinetics(kinetics: str) -> str:
+    if kinetics not in KINETICS:
+        raise ValueError(f"kinetics must be one of {', '.join(KINETICS)}, got {kinetics!r}")
+    return kinetics
+
+
+def cache_key(mod_files: Sequence[Path], *, coreneuron: bool = False,
+              kinetics: str = "exact") -> str:
+    """sha256 over .mod names + contents, NEURON version/location, CoreNEURON flag, recipe
+    and, for fast kinetics, the fixed-step rewrite's version and flags (exact keys are those
+    of the builds before kinetics existed, so their cache entries stay valid)."""
     files = _checked_mod_files(mod_files)
     version, location = _neuron_identity()
     digest = hashlib.sha256()
+    fast = (f"kinetics=fast form={FORM_VERSION} flags={_FAST_FLAGS}",) \
+        if _checked_kinetics(kinetics) == "fast" else ()
     for part in (f"recipe={_RECIPE_VERSION}", f"neuron={version}", f"at={location}",
-                 f"coreneuron={int(bool(coreneuron))}"):
+                 f"coreneuron={int(bool(coreneuron))}", *fast):
         digest.update(part.encode() + b"\0")
     for f in files:
         data = f.read_bytes()
@@ -213,14 +232,22 @@ def _describe_failure(output: str, stems: set[str]) -> tuple[str | None, str]:
     return mod, first[:300]
 
 
-def _build(files: list[Path], tmp: Path, coreneuron: bool) -> None:
-    """Run nrnivmodl in tmp on copies of the files; raise CellError naming a failing file."""
+def _build(files: list[Path], tmp: Path, coreneuron: bool, kinetics: str) -> list[str]:
+    """Run nrnivmodl in tmp on copies of the files (fast: their fixed-step forms); raise
+    CellError naming a failing file. Returns the names of the files rewritten."""
     nrnivmodl = _find_nrnivmodl()
     mod_dir = tmp / "mod"
     mod_dir.mkdir()
+    rewritten = []
     for f in files:
-        shutil.copy2(f, mod_dir / f.name)
-    cmd = [nrnivmodl] + (["-coreneuron"] if coreneuron else []) + ["mod"]
+        form = fixed_step_form(f.read_text()) if kinetics == "fast" else None
+        if form is None:
+            shutil.copy2(f, mod_dir / f.name)
+        else:
+            (mod_dir / f.name).write_text(form)
+            rewritten.append(f.name)
+    flags = ["-incflags", _FAST_FLAGS] if kinetics == "fast" else []
+    cmd = [nrnivmodl] + (["-coreneuron"] if coreneuron else []) + flags + ["mod"]
     env = dict(os.environ)
     env.setdefault("CXX", _find_cxx())
     proc = subprocess.run(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE,
@@ -237,10 +264,11 @@ def _build(files: list[Path], tmp: Path, coreneuron: bool) -> None:
                               f"{files[0].name}...") from exc
     if coreneuron and corenrn_library(tmp) is None:
         raise CellError(None, "nrnivmodl -coreneuron produced no libcorenrnmech.so")
+    return rewritten
 
 
 def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
-                       cache_root: Path | None = None) -> Path:
+                       kinetics: str = "exact", cache_root: Path | None = None) -> Path:
     """Compile the .mod files together (once per key) and return the cache entry folder.
 
     The returned folder holds ``<arch>/libnrnmech.so`` (see nrnmech_library) and, for
@@ -248,7 +276,7 @@ def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
     once: one builds, the others wait on the lock and reuse the result.
     """
     files = _checked_mod_files(mod_files)
-    key = cache_key(files, coreneuron=coreneuron)
+    key = cache_key(files, coreneuron=coreneuron, kinetics=kinetics)
     root = Path(cache_root).expanduser() if cache_root is not None else default_cache_root()
     target = root / key
     if _is_complete(target):
@@ -267,7 +295,7 @@ def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
             tmp = Path(tempfile.mkdtemp(prefix=f".build-{key[:12]}-", dir=root))
             try:
                 start = time.monotonic()
-                _build(files, tmp, coreneuron)
+                rewritten = _build(files, tmp, coreneuron, kinetics)
                 version, location = _neuron_identity()
                 meta = {
                     "key": key,
@@ -276,6 +304,8 @@ def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
                     "neuron_version": version,
                     "neuron_location": location,
                     "coreneuron": bool(coreneuron),
+                    "kinetics": kinetics,
+                    "fixed_step_form": rewritten,
                     "build_id": uuid.uuid4().hex,
                     "builder_pid": os.getpid(),
                     "build_seconds": round(time.monotonic() - start, 2),
@@ -306,7 +336,7 @@ def _declared_names(names: Sequence[str]) -> list[str]:
 
 
 def load_mechanisms(mod_files: Sequence[Path] | None = None, *,
-                    coreneuron: bool = False) -> Path:
+                    coreneuron: bool = False, kinetics: str = "exact") -> Path:
     """Compile if needed and load the library into this process, once; return its folder.
 
     Loading the same library again is a no-op (NEURON crashes on a double load). Asking
@@ -318,15 +348,15 @@ def load_mechanisms(mod_files: Sequence[Path] | None = None, *,
     global _loaded_dir
     files = builtin_mod_files() if mod_files is None else list(mod_files)
     if _loaded_dir is not None:
-        key = cache_key(files, coreneuron=coreneuron)
+        key = cache_key(files, coreneuron=coreneuron, kinetics=kinetics)
         if key == _loaded_dir.name:
             return _loaded_dir
         raise CellError(
             None, f"{key[:12]}: a different mechanism library ({_loaded_dir.name[:12]}) is already "
-            "loaded in this process; NEURON cannot load two (names would clash): compile all "
-            ".mod files together, or use a fresh process"
+            "loaded in this process (other files, CoreNEURON flag or kinetics); NEURON cannot load "
+            "two (names would clash): compile all .mod files together, or use a fresh process"
         )
-    build_dir = compile_mechanisms(files, coreneuron=coreneuron)
+    build_dir = compile_mechanisms(files, coreneuron=coreneuron, kinetics=kinetics)
     stems = [Path(f).stem for f in files]
     clash = _declared_names(stems)
     if clash:

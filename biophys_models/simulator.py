@@ -35,7 +35,7 @@ class RunSettings:
     v_init_mv: float = -76.0
     celsius: float = 34.0
     cvode_atol: float = 1e-3
-    kinetics: str = "exact"  # "fast": the channels' and Mg block's rate tables (issue 19)
+    kinetics: str = "exact"  # "fast": fixed-step forms and rate tables (issue 19; the cell's)
 
     def __post_init__(self) -> None:
         if int(self.duration_ms) != self.duration_ms or self.duration_ms < 1:
@@ -48,10 +48,9 @@ class RunSettings:
         if self.kinetics not in KINETICS:
             raise ValueError(f"kinetics must be one of {', '.join(KINETICS)}, "
                              f"got {self.kinetics!r}")
-        if self.kinetics == "fast" and self.coreneuron:
-            # measured: CoreNEURON runs the expressions whatever usetable_ says in NEURON
-            raise ValueError("kinetics 'fast' is NEURON-only (CoreNEURON does not take the "
-                             "usetable_ switches): use kinetics 'exact' with CoreNEURON")
+        if self.kinetics == "fast" and self.cvode:
+            raise ValueError("kinetics 'fast' is fixed-step only (its mechanisms have no "
+                             "DERIVATIVE block for CVode): use kinetics 'exact' with cvode")
         if self.cvode and self.coreneuron:
             raise ValueError("CoreNEURON runs fixed step only: set cvode=False")
 
@@ -89,8 +88,9 @@ def _configure(settings: RunSettings) -> None:
 def set_kinetics(kinetics: str) -> None:
     """Switch the rate tables of every loaded tabled mechanism on ('fast') or off ('exact').
 
-    A GLOBAL of the process, so every run sets it: a run in one mode never leaks into the
-    next. Mechanisms that are not loaded (another library) are skipped.
+    A GLOBAL of the process, set by every run from its settings, which `simulate` holds to
+    the cell's library (fast: the fixed-step forms, whose tables also hold the per-dt
+    factors; exact: the unchanged files). Mechanisms that are not loaded are skipped.
     """
     if kinetics not in KINETICS:
         raise ValueError(f"kinetics must be one of {', '.join(KINETICS)}, got {kinetics!r}")
@@ -132,6 +132,10 @@ def simulate(cell: Cell, synapse: np.ndarray, time_ms: np.ndarray,
     if settings.coreneuron and not cell.coreneuron:
         raise ValueError("RunSettings(coreneuron=True) needs a cell built with "
                          "build_cell(..., coreneuron=True)")
+    if settings.kinetics != cell.kinetics:
+        raise ValueError(f"kinetics {settings.kinetics!r} needs a cell built with "
+                         f"build_cell(..., kinetics={settings.kinetics!r}); this one has "
+                         f"{cell.kinetics!r} mechanisms")
     _configure(settings)
     duration = int(settings.duration_ms)
     soma_fine = _Probe(cell.soma(0.5)._ref_v, FINE_DT_MS, settings)

@@ -22,8 +22,9 @@ FPR_POINTS = (0.0025, 0.01)  # false-positive rates the TPR is reported at; the 
 EXC_RANGE = (0.0, 800.0)  # excitation drawn on this range, spikes per tree per 100 ms
 INH_OFFSETS = (600.0, 200.0)  # inhibition drawn on [max(0, exc - 600), exc + 200]
 
-# RunSettings.kinetics: the unchanged rate expressions, or their tables (issue 19; README,
-# "Fast kinetics"). Here so that the CLI and the params schema need no NEURON.
+# RunSettings.kinetics and the mechanism build: the unchanged .mod files (cnexp, rate
+# expressions), or their fixed-step forms with rate tables (issue 19; README, "Fast kinetics").
+# Here so that the CLI and the params schema need no NEURON.
 KINETICS = ("exact", "fast")
 
 # The NeuronIO paper's cell variants (biophys_models.cell_variant.CellVariant): the

@@ -295,4 +295,9 @@ def test_every_config_passes_check_params_and_runs_at_test_size(
                                                             entry["recipe"])
     raw = json.loads((dest / "data" / "raw" / "manifest.json").read_text())
     assert raw["info"]["source"] == ("neuronio" if params["data"]["neuronio"] else "simulated")
+    if not params["data"]["neuronio"]:  # the config's integrator and kinetics, as run
+        run_settings = raw["settings"]["run"]
+        assert (run_settings["coreneuron"], run_settings["kinetics"]) == (
+            params["simulate"]["coreneuron"], params["simulate"]["kinetics"])
+        assert ("--coreneuron" in run.stdout) == params["simulate"]["coreneuron"]
     assert all(name in (dest / "data" / "report" / "report.md").read_text() for name in models)

@@ -86,6 +86,25 @@ def test_exact_kinetics_is_recorded_and_kept_apart(reference: Path, tmp_path: Pa
     assert "already holds a different data set" in line
 
 
+def test_integrators_and_kinetics_as_documented(reference: Path, tmp_path: Path,
+                                                capsys) -> None:
+    """--coreneuron runs the default fast kinetics and gives the same data; --cvode needs
+    --kinetics exact (fast is fixed-step only): one error line, nothing written."""
+    out = tmp_path / "core"
+    assert _sim(out, "--workers", "1", "--coreneuron") == 0
+    assert [read_shard(p).soma_voltage_mv.tobytes() for p in sorted(out.glob("shard-*.h5"))] \
+        == [read_shard(p).soma_voltage_mv.tobytes() for p in sorted(reference.glob("shard-*.h5"))]
+    capsys.readouterr()
+    refused = tmp_path / "cvode_fast"
+    assert _sim(refused, "--workers", "1", "--cvode", "--num-sims", "1") == 2
+    (line,) = error_lines(capsys.readouterr().err)
+    assert "--kinetics" in line and "fixed-step only" in line
+    assert not refused.exists()
+    cvode = tmp_path / "cvode"
+    assert _sim(cvode, "--workers", "1", "--cvode", "--kinetics", "exact", "--num-sims", "1") == 0
+    assert Dataset(cvode).manifest.settings["run"]["cvode"] is True
+
+
 def test_resume_recomputes_only_the_missing_shard(reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "copy"
     out.mkdir()

@@ -141,19 +141,23 @@ def test_bad_inputs_are_refused(cell):
         simulate(cell, *NO_INPUT, RunSettings(duration_ms=10, coreneuron=True))
 
 
-def test_coreneuron_equals_fixed_step():
+@pytest.mark.parametrize("kinetics", ["exact", "fast"])
+def test_coreneuron_equals_fixed_step(kinetics: str):
+    """CoreNEURON runs the same build, fast kinetics' fixed-step forms and tables included."""
     out = run_python(
+        f"kinetics = {kinetics!r}\n"
         "import json\n"
         "import numpy as np\n"
         "from neuron import h\n"
         "from biophys_models.cell import build_cell\n"
         "from biophys_models.protocol import input_spikes\n"
         "from biophys_models.simulator import RunSettings, simulate\n"
-        "c = build_cell('l5pc', coreneuron=True)\n"
+        "c = build_cell('l5pc', coreneuron=True, kinetics=kinetics)\n"
         "s, t = input_spikes(c.segments.type, c.segments.length_um, 120, 5, 0)\n"
         "ic = h.IClamp(c.soma(0.5)); ic.delay = 20; ic.dur = 80; ic.amp = 1.0\n"
-        "a = simulate(c, s, t, RunSettings(120, record_dendrites=True))\n"
-        "b = simulate(c, s, t, RunSettings(120, coreneuron=True, record_dendrites=True))\n"
+        "a = simulate(c, s, t, RunSettings(120, record_dendrites=True, kinetics=kinetics))\n"
+        "b = simulate(c, s, t, RunSettings(120, coreneuron=True, record_dendrites=True,"
+        " kinetics=kinetics))\n"
         "print(json.dumps({'spikes': a.output_spike_times_ms.tolist(),"
         " 'core_spikes': b.output_spike_times_ms.tolist(),"
         " 'soma': bool(np.array_equal(a.soma_voltage_mv, b.soma_voltage_mv)),"

@@ -36,18 +36,18 @@ from pipeline.runtime.files import sha256_file, write_text_atomic
 if TYPE_CHECKING:
     from biophys_models.protocol import ProtocolSettings
 
-_CELLS: dict[tuple[str, bool, CellVariant], Any] = {}  # the cell of this worker process, built once
+_CELLS: dict[tuple[str, bool, str, CellVariant], Any] = {}  # this worker's cell, built once
 
 
 # ------------------------------------------------------------------------ on the workers
 
-def _cell(source: str, coreneuron: bool, variant: CellVariant) -> Any:
-    key = (source, coreneuron, variant)
+def _cell(source: str, coreneuron: bool, kinetics: str, variant: CellVariant) -> Any:
+    key = (source, coreneuron, kinetics, variant)
     if key not in _CELLS:
         from biophys_models.cell import build_cell
 
         _CELLS[key] = build_cell(source if source in BUILTIN_CELLS else Path(source),
-                                 variant=variant, coreneuron=coreneuron)
+                                 variant=variant, coreneuron=coreneuron, kinetics=kinetics)
     return _CELLS[key]
 
 
@@ -59,7 +59,7 @@ def simulate_shard(cell_source: str, variant: dict[str, Any], sim_ids: list[int]
     from biophys_models.simulator import RunSettings, simulate
 
     settings = RunSettings(**run)
-    cell = _cell(cell_source, settings.coreneuron, CellVariant(**variant))
+    cell = _cell(cell_source, settings.coreneuron, settings.kinetics, CellVariant(**variant))
     seg = cell.segments
     proto = ProtocolSettings.from_dict(protocol)
     duration = settings.duration_ms

@@ -76,8 +76,10 @@ SCHEMA: dict[str, Any] = _obj({
         # NeuronIO protocol: a preset of per-tree ranges, then the excitation ranges and
         # the inhibition offsets that replace the preset's (null: the preset's; see simulate)
         "protocol_preset": {"enum": list(PROTOCOL_PRESETS)},
-        # the channels' rate expressions, or their tables (README, "Fast kinetics")
+        # cnexp and the rate expressions, or fixed-step forms (README, "Fast kinetics")
         "kinetics": {"enum": list(KINETICS)},
+        # fixed step on CoreNEURON (same trace as NEURON's; README, "Fast kinetics")
+        "coreneuron": {"type": "boolean"},
         "exc_range": {"type": ["string", "null"], "pattern": _TREE_PAIRS},
         "inh_offsets": {"type": ["string", "null"], "pattern": _TREE_PAIRS},
         "workers": _WORKERS,

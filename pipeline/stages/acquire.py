@@ -39,9 +39,11 @@ def requested(params: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:
 
 
 def command_line(stage: str, options: dict[str, Any]) -> str:
-    return " ".join([f"neurosurrogate {stage}",
-                     *(f"--{name.replace('_', '-')} {shlex.quote(str(value))}"
-                       for name, value in options.items())])
+    """The stage's command line for these options (a switch appears only when true)."""
+    flags = (f"--{name.replace('_', '-')}"
+             + ("" if value is True else f" {shlex.quote(str(value))}")
+             for name, value in options.items() if value is not False)
+    return " ".join([f"neurosurrogate {stage}", *flags])
 
 
 def run(args: argparse.Namespace) -> None:

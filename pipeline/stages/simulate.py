@@ -52,8 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     integ.add_argument("--coreneuron", action="store_true",
                        help="fixed step on CoreNEURON (same result, faster for big cells)")
     parser.add_argument("--kinetics", default=_DEFAULT("kinetics"), choices=list(KINETICS),
-                        help="fast (default): the channels' rate tables, within the README's "
-                             "tolerance of exact, the rate expressions evaluated every step")
+                        help="fast (default): fixed-step forms with rate tables, within the "
+                             "README's tolerance of exact (cnexp, the rate expressions "
+                             "evaluated every step; needed by --cvode)")
     parser.add_argument("--protocol-preset", default=_DEFAULT("protocol_preset"),
                         choices=list(PROTOCOL_PRESETS),
                         help="per-tree input ranges: the NMDA data's (default) or the "
