@@ -1,47 +1,30 @@
 """The fused (Triton) ELM Network recurrence equals its TorchScript loops and the definition.
 
-Without a GPU the kernels run in Triton's interpreter on CPU tensors, so TRITON_INTERPRET=1
-is set at import, before anything imports triton (as tests/test_fused_scan.py does). Sizes
+Without a GPU the kernels run in Triton's interpreter on CPU tensors (tests.fused_helpers,
+imported first, sets TRITON_INTERPRET=1). Sizes
 are tiny: the interpreter runs every op of every step in numpy.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
-import torch
-
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+from tests.fused_helpers import DEVICE, TOL, needs_triton, spy_fused  # isort: skip  (first: the interpreter)
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from surrogates import build, triton_network, triton_scan  # noqa: E402
 from surrogates.elm_network import _NetworkScan, _scripted, step_by_step  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not triton_scan.available(), reason="triton is not installed")
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-TOL = {"rtol": 1e-5, "atol": 1e-5}
+pytestmark = needs_triton
 NAMES = ("ext", "kappa", "gain", "w_u", "b_in", "wq", "wo", "bo", "out", "w_rec")
 
 
 @pytest.fixture
 def fused(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """MODE "triton" (CPU tensors too); the list collects the network launchers called."""
-    monkeypatch.setattr(triton_scan, "MODE", "triton")
-    launched: list[str] = []
-    for name in ("forward", "backward"):
-        original = getattr(triton_network, name)
-
-        def spy(*args: object, _original=original, _name=name, **kwargs: object) -> object:
-            launched.append(_name)
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(triton_network, name, spy)
-    triton_scan._kernels.cache_clear()
-    yield launched
-    triton_scan._kernels.cache_clear()
+    yield from spy_fused(monkeypatch, triton_network, ("forward", "backward"))
 
 
 def network_inputs(steps: int, batch: int, mem: int, hidden: int, sources: list[list[int]],

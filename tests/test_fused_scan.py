@@ -1,49 +1,32 @@
 """The fused (Triton) ELM recurrences equal the TorchScript loops and the definition.
 
 Without a GPU the kernels run in Triton's interpreter on CPU tensors: TRITON_INTERPRET=1 must
-be in the environment before triton is first imported, so this module sets it at import (only
-when no CUDA device is present; `surrogates` imports triton lazily, on first fused call, so
-nothing has imported it yet). With a GPU the same tests run the compiled kernels on CUDA, and
-the end-to-end test compares whole models against the TorchScript path.
+be in the environment before triton is first imported, which importing tests.fused_helpers
+first does (only when no CUDA device is present). With a GPU the same tests run the compiled
+kernels on CUDA, and the end-to-end test compares whole models against the TorchScript path.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
-import torch
-
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+from tests.fused_helpers import DEVICE, TOL, needs_triton, spy_fused  # isort: skip  (first: the interpreter)
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from surrogates import build, triton_scan  # noqa: E402
 from surrogates.elm_recurrence import exp_filter, memory_scan, step_by_step  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not triton_scan.available(), reason="triton is not installed")
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-TOL = {"rtol": 1e-5, "atol": 1e-5}
+pytestmark = needs_triton
 
 
 @pytest.fixture
 def fused(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Route every recurrence through Triton, CPU tensors included (interpreter); the list
     it gives collects the names of the kernels launched, so a test can see they ran."""
-    monkeypatch.setattr(triton_scan, "MODE", "triton")
-    launched: list[str] = []
-    for name in ("_scan_forward", "_scan_backward", "_exp_filter"):
-        original = getattr(triton_scan, name)
-
-        def spy(*args: object, _original=original, _name=name, **kwargs: object) -> object:
-            launched.append(_name)
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(triton_scan, name, spy)
-    triton_scan._kernels.cache_clear()
-    yield launched
-    triton_scan._kernels.cache_clear()
+    yield from spy_fused(monkeypatch, triton_scan,
+                         ("_scan_forward", "_scan_backward", "_exp_filter"))
 
 
 def scan_inputs(steps: int, units: int, batch: int, mem: int, hidden: int,
