@@ -48,7 +48,7 @@ from filelock import FileLock, Timeout
 
 from biophys_models.errors import CellError
 from biophys_models.fixed_step import FORM_VERSION, fixed_step_form
-from pipeline.protocol import KINETICS
+from pipeline.protocol import checked_kinetics
 
 BUILTIN_MOD_DIR: Path = Path(__file__).resolve().parent / "mechanisms"
 
@@ -124,12 +124,6 @@ def _checked_mod_files(mod_files: Sequence[Path]) -> list[Path]:
     return sorted(set(files), key=lambda p: p.name)
 
 
-def _checked_kinetics(kinetics: str) -> str:
-    if kinetics not in KINETICS:
-        raise ValueError(f"kinetics must be one of {', '.join(KINETICS)}, got {kinetics!r}")
-    return kinetics
-
-
 def cache_key(mod_files: Sequence[Path], *, coreneuron: bool = False,
               kinetics: str = "exact") -> str:
     """sha256 over .mod names + contents, NEURON version/location, CoreNEURON flag, recipe
@@ -139,7 +133,7 @@ def cache_key(mod_files: Sequence[Path], *, coreneuron: bool = False,
     version, location = _neuron_identity()
     digest = hashlib.sha256()
     fast = (f"kinetics=fast form={FORM_VERSION} flags={_FAST_FLAGS}",) \
-        if _checked_kinetics(kinetics) == "fast" else ()
+        if checked_kinetics(kinetics) == "fast" else ()
     for part in (f"recipe={_RECIPE_VERSION}", f"neuron={version}", f"at={location}",
                  f"coreneuron={int(bool(coreneuron))}", *fast):
         digest.update(part.encode() + b"\0")

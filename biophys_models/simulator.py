@@ -14,7 +14,7 @@ from neuron import h
 
 from biophys_models.cell import Cell
 from biophys_models.recording import FINE_DT_MS, Recording, detect_spikes, point_samples
-from pipeline.protocol import KINETICS
+from pipeline.protocol import checked_kinetics
 
 CAI_ATOL_SCALE = 1e-3  # cai is ~1e-4 mM: scale CVode's absolute tolerance down for it
 #: Mechanisms whose rate functions carry an NMODL TABLE (see their .mod files): 'fast'
@@ -45,9 +45,7 @@ class RunSettings:
         if not self.cvode and (self.dt <= 0 or abs(ratio - round(ratio)) > 1e-9):
             raise ValueError(f"dt must divide {FINE_DT_MS} ms (the spike-detection sampling "
                              f"interval), got {self.dt}")
-        if self.kinetics not in KINETICS:
-            raise ValueError(f"kinetics must be one of {', '.join(KINETICS)}, "
-                             f"got {self.kinetics!r}")
+        checked_kinetics(self.kinetics)
         if self.kinetics == "fast" and self.cvode:
             raise ValueError("kinetics 'fast' is fixed-step only (its mechanisms have no "
                              "DERIVATIVE block for CVode): use kinetics 'exact' with cvode")
@@ -92,9 +90,7 @@ def set_kinetics(kinetics: str) -> None:
     the cell's library (fast: the fixed-step forms, whose tables also hold the per-dt
     factors; exact: the unchanged files). Mechanisms that are not loaded are skipped.
     """
-    if kinetics not in KINETICS:
-        raise ValueError(f"kinetics must be one of {', '.join(KINETICS)}, got {kinetics!r}")
-    flag = 1.0 if kinetics == "fast" else 0.0
+    flag = 1.0 if checked_kinetics(kinetics) == "fast" else 0.0
     for name in TABLED_MECHANISMS:
         if h.name_declared(f"usetable_{name}"):
             setattr(h, f"usetable_{name}", flag)

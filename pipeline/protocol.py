@@ -27,6 +27,14 @@ INH_OFFSETS = (600.0, 200.0)  # inhibition drawn on [max(0, exc - 600), exc + 20
 # Here so that the CLI and the params schema need no NEURON.
 KINETICS = ("exact", "fast")
 
+
+def checked_kinetics(kinetics: str) -> str:
+    """kinetics, if it is one of KINETICS (the one check RunSettings, set_kinetics and the
+    mechanism build share), else ValueError."""
+    if kinetics not in KINETICS:
+        raise ValueError(f"kinetics must be one of {', '.join(KINETICS)}, got {kinetics!r}")
+    return kinetics
+
 # The NeuronIO paper's cell variants (biophys_models.cell_variant.CellVariant): the
 # excitatory synapse, AMPA + NMDA or AMPA only, and the dendrites, active or passive.
 SYNAPSES = ("ampa_nmda", "ampa")
