@@ -16,6 +16,7 @@ import pytest
 from biophys_models.cell_spec import NexusSpec, load_cell_spec
 from biophys_models.errors import CellError
 from tests.cell_helpers import run_python
+from tests.hay_template import IMPORT3D_INIT
 
 TINY_MOD = """\
 NEURON {
@@ -49,7 +50,7 @@ proc tiny_biophysics() {
 }
 """
 
-TEMPLATE_HOC = """\
+TEMPLATE_HOC = f"""\
 // a cell template in the style of published models: Import3d creates the sections and
 // fills the SectionLists somatic, axonal, basal, apical and all
 begintemplate TinyCell
@@ -58,18 +59,9 @@ external tiny_biophysics
 objref somatic, axonal, basal, apical, all, this
 create soma[1], dend[1], apic[1], axon[1]
 
-proc init() { localobj reader, gui
-    somatic = new SectionList()
-    axonal = new SectionList()
-    basal = new SectionList()
-    apical = new SectionList()
-    all = new SectionList()
-    reader = new Import3d_SWC_read()
-    reader.input($s1)
-    gui = new Import3d_GUI(reader, 0)
-    gui.instantiate(this)
-    tiny_biophysics(this)
-}
+proc init() {{ localobj reader, gui
+{IMPORT3D_INIT}    tiny_biophysics(this)
+}}
 endtemplate TinyCell
 """
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,8 @@ from biophys_models.fixed_step import fixed_step_form
 from biophys_models.isolated_runs import Job, run_isolated
 from biophys_models.protocol import ProtocolSettings, input_spikes
 from biophys_models.simulator import TABLED_MECHANISMS, RunSettings, set_kinetics, simulate
-from tests.cell_helpers import run_python
+from tests.cell_helpers import REPO, run_python
+from tests.hay_template import untabled
 
 # the small default configuration's ranges (params.yaml): the cell fires within a second
 FIRING = ProtocolSettings(basal_exc_range=(400.0, 800.0), apical_exc_range=(400.0, 800.0),
@@ -84,11 +87,15 @@ def test_fixed_step_form_rewrites_the_cnexp_relaxations_and_decays() -> None:
     assert "A = A + A_step * (0 - A)" in forms["NSGabaA"]
     # SK_E2's zTau is a PARAMETER, its rates() untabled (zInf of cai)
     assert "z_step = 1 - exp(-dt / zTau)" in forms["SK_E2"].split("INITIAL")[1]
-    # anything else in the DERIVATIVE block, or a tau from an untabled procedure: kept
+    # anything else in the DERIVATIVE block, or a tau from a procedure no table can hold
+    # (here: it reads a RANGE parameter), is kept; an untabled procedure of v gets a table
     text = (BUILTIN_MOD_DIR / "Im.mod").read_text()
     assert fixed_step_form(text.replace("m' = (mInf - m) / mTau", "m' = (mInf - m) / mTau^2")) \
         is None
-    assert fixed_step_form(re.sub(r"^\s*TABLE .*\n", "", text, flags=re.M)) is None
+    untabled_im = re.sub(r"^\s*TABLE .*\n", "", text, flags=re.M)
+    assert "TABLE mInf, mTau, m_step DEPEND dt FROM" in fixed_step_form(untabled_im)
+    assert fixed_step_form(untabled_im.replace("mTau = 1 / (a + b) / qt",
+                                               "mTau = 1 / (a + b) / qt / gImbar")) is None
 
 
 def test_fast_build_is_a_library_of_its_own(tmp_path: Path) -> None:
@@ -116,9 +123,7 @@ def test_exact_mode_is_bit_identical_to_the_code_without_tables(cell, tmp_path: 
     old = tmp_path / "mods"
     old.mkdir()
     for f in builtin_mod_files():
-        text = re.sub(r"^\s*TABLE .*\n", "", f.read_text(), flags=re.M)
-        text = text.replace("mg_exp(vm)", "exp(-0.08 * vm)")
-        (old / f.name).write_text(text)
+        (old / f.name).write_text(untabled(f.read_text()))
     out = tmp_path / "old.npz"
     seg = cell.segments
     syn, t = input_spikes(seg.type, seg.length_um, 300, 5, 0, FIRING)
@@ -143,6 +148,32 @@ print(json.dumps({{"ok": True}}))
     new = simulate(cell, syn, t, RunSettings(300, kinetics="exact"))
     np.testing.assert_array_equal(new.soma_voltage_mv, old_rec["soma"])
     np.testing.assert_array_equal(new.nexus_voltage_mv, old_rec["nexus"])
+
+
+def test_a_modeldb_style_template_spec_runs_fast_within_tolerance(tmp_path: Path) -> None:
+    """The l5pc as ModelDB's Hay folder has it (tests/hay_template: a hoc template and .mod
+    files without TABLEs), written by its documented command: the fast build tabulates the
+    rates itself (rate_tables) and runs within the tolerance of the exact build, and the exact
+    build is the same cell as the reconstruction spec of its SWC with the built-in biophysics
+    (bit-identical soma voltage)."""
+    subprocess.run([sys.executable, "-m", "tests.hay_template", str(tmp_path)], cwd=REPO,
+                   check=True, capture_output=True)
+    (tmp_path / "swc.yaml").write_text("name: swc_spec\nmorphology: cell.swc\n")
+    jobs = [Job(str(tmp_path / spec), kinetics, False, 1000, (0,), FIRING)
+            for spec, kinetics in (("spec.yaml", "exact"), ("spec.yaml", "fast"),
+                                   ("swc.yaml", "exact"))]
+    (exact,), (fast,), (builtin,) = run_isolated(jobs, parallel=True)
+    result = agreement(exact.recording, fast.recording)
+    assert result.reference_spikes > 0
+    assert result.within_tolerance, result
+    np.testing.assert_array_equal(exact.recording.soma_voltage_mv,
+                                  builtin.recording.soma_voltage_mv)
+    mods = sorted((tmp_path / "mods").glob("*.mod"))
+    assert not any("TABLE" in f.read_text() for f in mods)
+    library = compile_mechanisms([*mods, *builtin_mod_files(include_channels=False)],
+                                 kinetics="fast")
+    meta = json.loads((library / "build.json").read_text())
+    assert set(meta["fixed_step_form"]) >= {f.name for f in mods} - {"CaDynamics_E2.mod"}
 
 
 @pytest.mark.slow
