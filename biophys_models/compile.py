@@ -4,10 +4,11 @@ Why a cache: `nrnivmodl` takes seconds to a minute, and every simulation worker
 process (Dask spawns them) needs the same library. The build folder is keyed by a
 sha256 of the .mod file names and contents, the NEURON version and install
 location, the CoreNEURON flag and the kinetics, so a changed source gives a new folder and
-an unchanged one is reused. kinetics "fast" compiles `fixed_step.fixed_step_form` of each
-file that has one (the others as they are) at -O3 (measured 5 % faster than nrnivmodl's
--O2; not -march=native, which gained 5 % more but would tie a cache shared by a cluster to
-one CPU model); "exact" compiles the files unchanged, as nrnivmodl does by default.
+an unchanged one is reused. kinetics "fast" compiles `fixed_step.fast_form` of each file
+(the fixed-step form and the CONDUCTANCE hint where they apply) at -O3 (measured 5 % faster
+than nrnivmodl's -O2; not -march=native, which gained 5 % more but would tie a cache shared
+by a cluster to one CPU model); "exact" compiles the files unchanged, as nrnivmodl does by
+default.
 
 Several processes may ask for the same key at once: a `filelock.FileLock` serialises the
 build, which runs in a temporary folder that is renamed into place only when complete
@@ -19,7 +20,8 @@ Layout of one cache entry (``compile_mechanisms`` returns the entry folder)::
         mod/*.mod                 the sources that were compiled (fast: rewritten)
         <arch>/libnrnmech.so      the NEURON library (arch: x86_64, aarch64, arm64)
         <arch>/libcorenrnmech.so  only when compiled with coreneuron=True
-        build.json                key inputs and build metadata; written last
+        build.json                key inputs and build metadata (fast: which files each
+                                  rewrite changed); written last
 
 Cache root: ``cache_root`` argument, else ``$NEUROSURROGATE_CACHE/nrnmech``, else
 ``~/.cache/neurosurrogate/nrnmech``.
@@ -47,7 +49,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from biophys_models.errors import CellError
-from biophys_models.fixed_step import FORM_VERSION, fixed_step_form
+from biophys_models.fixed_step import FAST_REWRITES, FORM_VERSION, fast_form
 from pipeline.protocol import checked_kinetics
 
 BUILTIN_MOD_DIR: Path = Path(__file__).resolve().parent / "mechanisms"
@@ -226,20 +228,21 @@ def _describe_failure(output: str, stems: set[str]) -> tuple[str | None, str]:
     return mod, first[:300]
 
 
-def _build(files: list[Path], tmp: Path, coreneuron: bool, kinetics: str) -> list[str]:
-    """Run nrnivmodl in tmp on copies of the files (fast: their fixed-step forms); raise
-    CellError naming a failing file. Returns the names of the files rewritten."""
+def _build(files: list[Path], tmp: Path, coreneuron: bool, kinetics: str) -> dict[str, list[str]]:
+    """Run nrnivmodl in tmp on copies of the files (fast: `fixed_step.fast_form` of each);
+    raise CellError naming a failing file. Returns, per fast rewrite, the files it changed."""
     nrnivmodl = _find_nrnivmodl()
     mod_dir = tmp / "mod"
     mod_dir.mkdir()
-    rewritten = []
+    applied: dict[str, list[str]] = {name: [] for name, _ in FAST_REWRITES}
     for f in files:
-        form = fixed_step_form(f.read_text()) if kinetics == "fast" else None
-        if form is None:
-            shutil.copy2(f, mod_dir / f.name)
+        text, names = fast_form(f.read_text()) if kinetics == "fast" else ("", [])
+        if names:
+            (mod_dir / f.name).write_text(text)
         else:
-            (mod_dir / f.name).write_text(form)
-            rewritten.append(f.name)
+            shutil.copy2(f, mod_dir / f.name)
+        for name in names:
+            applied[name].append(f.name)
     flags = ["-incflags", _FAST_FLAGS] if kinetics == "fast" else []
     cmd = [nrnivmodl] + (["-coreneuron"] if coreneuron else []) + flags + ["mod"]
     env = dict(os.environ)
@@ -258,7 +261,7 @@ def _build(files: list[Path], tmp: Path, coreneuron: bool, kinetics: str) -> lis
                               f"{files[0].name}...") from exc
     if coreneuron and corenrn_library(tmp) is None:
         raise CellError(None, "nrnivmodl -coreneuron produced no libcorenrnmech.so")
-    return rewritten
+    return applied
 
 
 def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
@@ -289,7 +292,7 @@ def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
             tmp = Path(tempfile.mkdtemp(prefix=f".build-{key[:12]}-", dir=root))
             try:
                 start = time.monotonic()
-                rewritten = _build(files, tmp, coreneuron, kinetics)
+                applied = _build(files, tmp, coreneuron, kinetics)
                 version, location = _neuron_identity()
                 meta = {
                     "key": key,
@@ -299,7 +302,7 @@ def compile_mechanisms(mod_files: Sequence[Path], *, coreneuron: bool = False,
                     "neuron_location": location,
                     "coreneuron": bool(coreneuron),
                     "kinetics": kinetics,
-                    "fixed_step_form": rewritten,
+                    **applied,
                     "build_id": uuid.uuid4().hex,
                     "builder_pid": os.getpid(),
                     "build_seconds": round(time.monotonic() - start, 2),

@@ -28,7 +28,7 @@ NEURON {
     NONSPECIFIC_CURRENT i
     RANGE tau_r_AMPA, tau_d_AMPA, tau_r_NMDA, tau_d_NMDA
     RANGE gmax_AMPA, gmax_NMDA, e, mg
-    RANGE g, g_AMPA, g_NMDA, g_NMDA_open, mgblock, i_AMPA, i_NMDA
+    RANGE g, g_AMPA, g_NMDA, g_NMDA_open, mgblock, i_AMPA, i_NMDA, didv
     THREADSAFE
 }
 
@@ -62,6 +62,7 @@ ASSIGNED {
     mgblock (1)
     factor_AMPA (1)
     factor_NMDA (1)
+    didv (uS)
 }
 
 STATE {
@@ -97,6 +98,9 @@ BREAKPOINT {
     i_NMDA = g_NMDA * (v - e)
     g = g_AMPA + g_NMDA
     i = i_AMPA + i_NMDA
+    : di/dv exactly (d mgblock/dv = 0.08 mgblock (1 - mgblock)): the fast build's
+    : CONDUCTANCE hint (biophys_models/conductance_hint.py), so a step evaluates i once
+    didv = g + g_NMDA * 0.08 * (1 - mgblock) * (v - e)
 }
 
 DERIVATIVE states {
