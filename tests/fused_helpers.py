@@ -8,7 +8,7 @@ test modules import it first.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import pytest
@@ -42,3 +42,28 @@ def spy_fused(monkeypatch: pytest.MonkeyPatch, module: ModuleType,
     triton_scan._kernels.cache_clear()
     yield launched
     triton_scan._kernels.cache_clear()
+
+
+def assert_model_equals_definition(model: torch.nn.Module, definition: Callable[..., torch.Tensor],
+                                   x_shape: tuple[int, int, int], noise: float,
+                                   fused: list[str]) -> list[str]:
+    """Move the model's parameters by `noise` x N(0, 1) off their initialisation, run it on
+    random spikes of `x_shape` forward and backward through the fused loops and through
+    `definition(model.tensors(), x)`, the step-by-step reference, and hold the outputs and
+    every gradient to TOL. Returns the launchers the fused pass called."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(noise * torch.randn_like(p))
+    x = (torch.rand(*x_shape) < 0.3).float().to(DEVICE)
+    weight = torch.randn(*x_shape[:2], 2).to(DEVICE)
+    (model(x) * weight).sum().backward()
+    fast = {n: p.grad.clone() for n, p in model.named_parameters()}
+    launched = list(fused)
+    model.zero_grad()
+    ref = definition(model.tensors(), x)
+    (ref * weight).sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref, **TOL)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(fast[name], p.grad, **TOL, msg=name)
+    return launched

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tests.fused_helpers import DEVICE, TOL, needs_triton, spy_fused  # isort: skip  (first: the interpreter)
+from tests.fused_helpers import DEVICE, TOL, assert_model_equals_definition, needs_triton, spy_fused  # isort: skip  (first: the interpreter)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -123,21 +123,8 @@ def test_elm_network_equals_the_definition(fused: list[str], activation: str,
     model = build("elm_network", num_exc=6, num_inh=6, num_units=5, complexity=3,
                   connectivity=6, recurrent_fraction=fraction,
                   mlp_activation=activation).to(DEVICE)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.3 * torch.randn_like(p))
-    x = (torch.rand(3, 12, 12) < 0.3).float().to(DEVICE)
-    weight = torch.randn(3, 12, 2).to(DEVICE)
-    (model(x) * weight).sum().backward()
-    fast = {n: p.grad.clone() for n, p in model.named_parameters()}
-    assert fused == ["forward", "backward"]
-    model.zero_grad()
-    ref = step_by_step(model.tensors(), x)
-    (ref * weight).sum().backward()
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref, **TOL)
-    for name, p in model.named_parameters():
-        torch.testing.assert_close(fast[name], p.grad, **TOL, msg=name)
+    launched = assert_model_equals_definition(model, step_by_step, (3, 12, 12), 0.3, fused)
+    assert launched == ["forward", "backward"]
 
 
 @pytest.mark.parametrize("mode", ["auto", "off"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tests.fused_helpers import DEVICE, TOL, needs_triton, spy_fused  # isort: skip  (first: the interpreter)
+from tests.fused_helpers import DEVICE, TOL, assert_model_equals_definition, needs_triton, spy_fused  # isort: skip  (first: the interpreter)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -118,20 +118,7 @@ def test_branch_elm_equals_the_definition(fused: list[str]) -> None:
     torch.manual_seed(0)
     model = build("branch_elm", num_exc=6, num_inh=6, num_branches=3, branch_size=5,
                   num_memory=5).to(DEVICE)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    x = (torch.rand(2, 40, 12) < 0.3).float().to(DEVICE)
-    weight = torch.randn(2, 40, 2).to(DEVICE)
-    (model(x) * weight).sum().backward()
-    fast = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.zero_grad()
-    ref = step_by_step(model.tensors(), x)
-    (ref * weight).sum().backward()
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref, **TOL)
-    for name, p in model.named_parameters():
-        torch.testing.assert_close(fast[name], p.grad, **TOL, msg=name)
+    assert_model_equals_definition(model, step_by_step, (2, 40, 12), 0.1, fused)
     assert {"_scan_forward", "_scan_backward", "_exp_filter"} <= set(fused)
 
 
