@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from biophys_models.mod_text import block, body, neuron_block_names
+from biophys_models.mod_text import block, body, code, neuron_block_names, reads_v
 
 #: The name a BREAKPOINT assigns its current's di/dv to, where the current is not linear in v.
 DERIVATIVE = "didv"
@@ -48,7 +48,7 @@ def _linear_conductance(statements: list[str], current: str) -> str | None:
         linear = _LINEAR.fullmatch(statement)
         if linear and linear.group(1) == current:
             conductance = linear.group(2)
-        elif re.search(r"(?<![\w.])v(?![\w.])|\w\s*\(", statement):
+        elif reads_v(statement) or re.search(r"\w\s*\(", statement):
             return None
     return conductance
 
@@ -60,8 +60,8 @@ def conductance_hinted(text: str) -> str | None:
     if breakpoint_ is None or block(text, "NEURON") is None:
         return None
     currents = _currents(text)
-    code = "\n".join(line.split(":")[0].strip() for line in body(text, breakpoint_).splitlines())
-    statements = [s for s in _SOLVE.sub("", code + "\n").splitlines() if s]
+    statements = [s.strip() for s in _SOLVE.sub("", code(body(text, breakpoint_)) + "\n")
+                  .splitlines() if s.strip()]
     if len(currents) != 1 or any(s.startswith("CONDUCTANCE") for s in statements):
         return None
     (current, ion), = currents.items()

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 
 from biophys_models.conductance_hint import conductance_hinted
-from biophys_models.mod_text import Block, block, body, declared
+from biophys_models.mod_text import Block, block, body, code, declared
 from biophys_models.rate_tables import tabulated
 
 #: Bump when the rewrite changes, so that cached libraries built by an older one are rebuilt.
@@ -48,8 +48,7 @@ _IGNORED = ("", "UNITSOFF", "UNITSON")
 
 
 def _statements(text: str) -> list[str]:
-    return [line.split(":")[0].strip() for line in text.splitlines()
-            if line.split(":")[0].strip() not in _IGNORED]
+    return [line.strip() for line in code(text).splitlines() if line.strip() not in _IGNORED]
 
 
 def _procedure_assigning(text: str, name: str) -> str | None:

@@ -30,6 +30,20 @@ def block(text: str, header: str) -> Block | None:
     raise ValueError(f"unbalanced braces after {header!r}")
 
 
+_V = re.compile(r"(?<![\w.])v(?![\w.])")
+
+
+def code(text: str) -> str:
+    """`text` without its comments (COMMENT blocks, and `:` to the end of a line)."""
+    text = re.sub(r"\bCOMMENT\b.*?\bENDCOMMENT\b", "", text, flags=re.S)
+    return "\n".join(line.split(":")[0] for line in text.splitlines())
+
+
+def reads_v(expression: str) -> bool:
+    """Whether NMODL code mentions the membrane potential v (as a name of its own)."""
+    return _V.search(expression) is not None
+
+
 def body(text: str, found: Block) -> str:
     return text[found.open_end:found.close]
 

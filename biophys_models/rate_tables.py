@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from biophys_models.mod_text import block, body, declared, neuron_block_names
+from biophys_models.mod_text import block, body, code, declared, neuron_block_names, reads_v
 
 #: The built-in channels' tables: mV, 0.02 mV steps.
 VOLTAGE_TABLE = "FROM -150 TO 100 WITH 12500"
@@ -46,29 +46,24 @@ def _arguments(header: str) -> list[str] | None:
     return [a.strip() for a in inner.split(",") if a.strip()]
 
 
-def _code(text: str) -> str:
-    """`text` without comments (COMMENT blocks, and `:` to the end of a line)."""
-    text = re.sub(r"\bCOMMENT\b.*?\bENDCOMMENT\b", "", text, flags=re.S)
-    return "\n".join(line.split(":")[0] for line in text.splitlines())
-
-
-def _dependencies(text: str, code: str, independents: set[str],
+def _dependencies(text: str, source: str, independents: set[str],
                   outputs: list[str] | None, seen: frozenset[str] = frozenset()
                   ) -> set[str] | None:
-    """The globals `code` (a body) reads, if it is pure in `independents`; None if not.
+    """The globals `source` (a body without comments) reads, if it is pure in
+    `independents`; None if not.
 
     `outputs` collects what it assigns (a procedure's results); None allows assigning only
     LOCALs and the independents (a FUNCTION's body, whose own name is its result)."""
-    if "VERBATIM" in code or re.search(r"\bTABLE\b", code):
+    if "VERBATIM" in source or re.search(r"\bTABLE\b", source):
         return None
-    locals_ = {n for decl in re.findall(r"\bLOCAL[ \t]+([\w \t,]+)", code)
+    locals_ = {n for decl in re.findall(r"\bLOCAL[ \t]+([\w \t,]+)", source)
                for n in re.split(r"[\s,]+", decl) if n}
     assigned_ok = declared(text, "ASSIGNED") - declared(text, "STATE")
     range_names = neuron_block_names(text, "RANGE")
     globals_ = (declared(text, "PARAMETER") - range_names) | {"celsius"}
     functions = set(re.findall(r"^FUNCTION\s+(\w+)", text, re.M))
     deps: set[str] = set()
-    scan = re.sub(r"\bLOCAL[ \t]+[\w \t,]+", "", code)
+    scan = re.sub(r"\bLOCAL[ \t]+[\w \t,]+", "", source)
     for found in _NAME.finditer(scan):
         name = found.group(1)
         if name in _KEYWORDS or name in locals_ or name in independents:
@@ -101,7 +96,7 @@ def _function_dependencies(text: str, name: str, seen: frozenset[str]) -> set[st
     args = _arguments(text[found.start:found.open_end])
     if args is None:
         return None
-    return _dependencies(text, _code(body(text, found)), {*args, name}, None, seen)
+    return _dependencies(text, code(body(text, found)), {*args, name}, None, seen)
 
 
 def tabulated(text: str, proc: str) -> str | None:
@@ -115,15 +110,14 @@ def tabulated(text: str, proc: str) -> str | None:
     if args is None or len(args) > 1:
         return None
     voltage = args[0] if args else "v"
-    code = _code(body(text, found))
     outputs: list[str] = []
-    deps = _dependencies(text, code, {voltage}, outputs)
+    deps = _dependencies(text, code(body(text, found)), {voltage}, outputs)
     if deps is None or not outputs:
         return None
-    elsewhere = _code(text[:found.start] + text[found.open_end:])
+    elsewhere = code(text[:found.start] + text[found.open_end:])
     passed = [c.group(1).strip() for c in re.finditer(r"\b" + proc + _CALL_ARGS, elsewhere)]
     if not passed or any(
-            (p != "" if not args else not re.search(r"(?<![\w.])v(?![\w.])", p)) for p in passed):
+            (p != "" if not args else not reads_v(p)) for p in passed):
         return None
     depend = f" DEPEND {', '.join(sorted(deps))}" if deps else ""
     table = f"TABLE {', '.join(outputs)}{depend} {VOLTAGE_TABLE}"
